@@ -1,0 +1,105 @@
+'''The sample class: who the students are and what they wrote, as data.
+
+Each student starts from the reference solutions (the source notebook's exercise cells, nbgrader's solution
+markers dropped) pasted into the *release* notebook(s), then `cells` replaces the named exercises' cells with
+the student's own version. So the demo follows the notebooks as they change, and each student's mistake is
+one known misconception in one place. `lost` lists the exercises whose checks must catch it (tests assert it).
+'''
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+IMPORTS = "import torch\nfrom torch import nn\n\n"
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    about: str                              # one line for the demo's table
+    cells: dict[str, str] = field(default_factory=dict)   # exercise -> the student's code for its cell
+    lost: tuple[str, ...] = ()              # exercises that must score below full
+    extra_cell: str = ""                    # a code cell appended to the last notebook
+    stubs: bool = False                     # hand in the release notebook untouched
+    truncate: bool = False                  # a corrupted file: the notebook's JSON cut in half
+
+
+STUDENTS = [
+    Student("ada", "reference solutions: full marks"),
+    Student("ben", "the seed's bug: softmax over dim 0 (the batch), log of exp/(1 + sum)",
+            cells={"softmax": IMPORTS + """def softmax(x):
+    e = torch.exp(x)
+    return e / e.sum(dim=0)          # sums over the batch, not over the classes
+""", "log_softmax": IMPORTS + """def log_softmax(x):
+    return torch.log(torch.exp(x) / (1 + torch.exp(x).sum(dim=0)))
+"""}, lost=("softmax", "log_softmax")),
+    Student("cleo", "binary cross-entropy without the (1-y)·log(1-p) term",
+            cells={"binary_loss": IMPORTS + """def binary_loss(y, p):
+    return -(y * torch.log(p)).mean()
+"""}, lost=("binary_loss",)),
+    Student("dev", "training loop that never zeroes the gradients",
+            cells={"fit": IMPORTS + """def fit(model, train_dl, loss_fn, optimizer, epochs=1):
+    device = next(model.parameters()).device
+    losses = []
+    for epoch in range(epochs):
+        for xb, yb in train_dl:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()            # gradients pile up: no optimizer.zero_grad()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+"""}, lost=("fit",)),
+    Student("eli", "matmul written with the @ operator (the exercise forbids it)",
+            cells={"matmul": IMPORTS + """def matmul(a, b):
+    return a @ b
+"""}, lost=("matmul",)),
+    Student("fay", "the seed's accuracy: mean(pred - y) instead of mean(pred == y)",
+            cells={"accuracy": IMPORTS + """def accuracy(log_probs, y):
+    preds = log_probs.argmax(dim=1)
+    return (preds - y).float().mean().item()
+"""}, lost=("accuracy",)),
+    Student("gus", "softmax without subtracting the max: overflows to nan for large logits",
+            cells={"softmax": IMPORTS + """def softmax(x):
+    e = torch.exp(x)
+    return e / e.sum(dim=-1, keepdim=True)
+""", "log_softmax": IMPORTS + """def log_softmax(x):
+    return torch.log(softmax(x))
+"""}, lost=("softmax", "log_softmax")),
+    Student("hal", "validation set normalised with its own statistics; SGD step keeps the gradients",
+            cells={"normalize": IMPORTS + """def normalize(x_train, x_valid):
+    return (x_train - x_train.mean()) / x_train.std(), (x_valid - x_valid.mean()) / x_valid.std()
+""", "sgd_step": IMPORTS + """def sgd_step(params, lr):
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad           # the gradients are never zeroed
+"""}, lost=("normalize", "sgd_step")),
+    Student("ivy", "hostile: patches torch.testing, hunts for the hidden checks, calls os._exit(0)",
+            cells={"softmax": IMPORTS + """def softmax(x):
+    return torch.exp(x)
+"""}, extra_cell="""import glob, os, torch
+torch.testing.assert_close = lambda *args, **kwargs: None     # every comparison "passes"
+torch.allclose = lambda *args, **kwargs: True
+for pattern in ("../../source/**/*.ipynb", "../../../autograder/checks/**/*.py", "/autograder/**/*.py",
+                "../../gradebook.db"):
+    for path in glob.glob(pattern, recursive=True):
+        try:
+            print("found", path, open(path, errors="replace").read(200))
+        except OSError as exc:
+            print("blocked", path, exc)
+os._exit(0)                                                   # leave before any check can fail
+""", lost=("softmax",)),
+    Student("jon", "corrupted upload: the notebook file is cut in half (invalid JSON)", truncate=True),
+    Student("kim", "handed in the release notebook without doing anything", stubs=True),
+    Student("lou", "LogReg.forward adds a tensor created on the CPU (breaks on a GPU)",
+            cells={"LogReg": IMPORTS + """class LogReg(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1_w = nn.Parameter(torch.randn(784, 10) / 28)
+        self.l1_b = nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], -1)
+        bias = torch.zeros(10)                     # created on the CPU, whatever the model's device
+        return log_softmax(x @ self.l1_w + self.l1_b + bias)
+"""}, lost=("LogReg",)),
+]

@@ -1,0 +1,1 @@
+"""Exports of the kit to other grading platforms (one module per platform)."""

@@ -1,0 +1,107 @@
+"""The student's source, read statically in the judge (never executed here): which cell defines a name,
+what a definition calls, whether it loops. Backs up, with evidence from the text, what traces suggest."""
+from __future__ import annotations
+
+import ast
+from functools import cached_property
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+
+
+def _defined_names(stmt: ast.stmt) -> list[str]:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return []
+
+
+def dotted(node: ast.AST) -> str:
+    """`torch.nn.functional.softmax` for an Attribute chain; `.sum` for a method on an expression."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr}" if base and not base.startswith(".") else f".{node.attr}"
+    return ""
+
+
+class StudentSource:
+    def __init__(self, cells: list[tuple[int, str]]):
+        self._cells = cells
+
+    @cached_property
+    def _trees(self) -> list[tuple[int, str, ast.Module | None]]:
+        return [(i, src, _parse(src)) for i, src in self._cells]
+
+    def syntax_errors(self) -> list[int]:
+        return [i for i, _, tree in self._trees if tree is None]
+
+    def cell_index(self, name: str) -> int | None:
+        """The last cell whose top level defines `name` (as the notebook's final state would have it)."""
+        found = None
+        for i, _, tree in self._trees:
+            if tree and any(name in _defined_names(s) for s in tree.body):
+                found = i
+        return found
+
+    def cell(self, name: str) -> str | None:
+        i = self.cell_index(name)
+        return None if i is None else dict(self._cells)[i]
+
+    def definition(self, name: str) -> ast.AST | None:
+        i = self.cell_index(name)
+        if i is None:
+            return None
+        tree = next(t for j, _, t in self._trees if j == i)
+        node = None
+        for stmt in tree.body:
+            if name in _defined_names(stmt):
+                node = stmt
+        return node
+
+    def calls(self, name: str) -> set[str]:
+        node = self.definition(name)
+        if node is None:
+            return set()
+        return {dotted(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)} - {""}
+
+    def attributes(self, name: str) -> set[str]:
+        """Every dotted attribute mentioned (called or not), e.g. `F.log_softmax` passed as a value."""
+        node = self.definition(name)
+        if node is None:
+            return set()
+        return {dotted(n) for n in ast.walk(node) if isinstance(n, ast.Attribute)} - {""}
+
+    def uses_matmul_operator(self, name: str) -> bool:
+        node = self.definition(name)
+        return node is not None and any(
+            isinstance(n, (ast.BinOp, ast.AugAssign)) and isinstance(n.op, ast.MatMult) for n in ast.walk(node))
+
+    def loops(self, name: str) -> list[str]:
+        node = self.definition(name)
+        if node is None:
+            return []
+        kinds = {ast.For: "for", ast.While: "while", ast.ListComp: "list comprehension",
+                 ast.GeneratorExp: "generator expression", ast.SetComp: "set comprehension",
+                 ast.DictComp: "dict comprehension", ast.AsyncFor: "for"}
+        return [kinds[type(n)] for n in ast.walk(node) if type(n) in kinds]
+
+    def free_names(self, name: str) -> set[str]:
+        """Global names a definition reads (used to decide which other cells it needs)."""
+        node = self.definition(name)
+        if node is None:
+            return set()
+        assigned = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        args = {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments)
+                for a in n.args + n.kwonlyargs + n.posonlyargs + [x for x in (n.vararg, n.kwarg) if x]}
+        loaded = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        return loaded - assigned - args - {name}

@@ -1,0 +1,136 @@
+"""nbgrader's side of a grading run: the gradebook (`gradebook.db`) and the `feedback/` folder.
+
+How nbgrader models a grade: an Assignment has Notebooks; a Notebook has GradeCells (name, max_score);
+a SubmittedAssignment (one per student) mirrors that tree with one Grade per grade cell, whose score is its
+`manual_score` if a human set one, else its `auto_score`. Our mapping:
+
+- one nbgrader Notebook per notebook of `release/<assignment>/` (the one holding the exercise's cell, i.e.
+  the cell whose nbgrader `grade_id` is the exercise name; one notebook named after the assignment if none);
+- one autograded code GradeCell per exercise, named after it, `max_score` = the exercise's maximum (the same
+  name as nbgrader's solution cell for that exercise: nbgrader's "autograded answer" cell);
+- `Grade.auto_score` = the exercise's points, `needs_manual_grade` = False. A manual score an instructor sets
+  later in formgrader still takes precedence, as in nbgrader.
+
+So `nbgrader export` reports the same totals as grades.csv.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from autograder.coursedir import CourseDir
+from autograder.results import SubmissionResult, atomic_write_text
+
+from .html import render_html
+from .paths import check_assignment_name, safe_folder_name
+
+
+def find_exercise_cells(course_root: Path, assignment: str, exercises: list[str]) -> dict[str, str]:
+    """exercise -> name (stem) of the release notebook holding its cell (nbgrader `grade_id` == exercise),
+    for the exercises found."""
+    found: dict[str, str] = {}
+    for path in sorted(CourseDir(Path(course_root)).release(assignment).glob("*.ipynb")):
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError):
+            continue
+        for cell in cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id in exercises:
+                found.setdefault(grade_id, path.stem)
+    return found
+
+
+def exercise_notebooks(course_root: Path, assignment: str, exercises: list[str]) -> dict[str, str]:
+    """exercise -> its release notebook's name; the assignment's name for exercises not found there."""
+    found = find_exercise_cells(course_root, assignment, exercises)
+    return {ex: found.get(ex, assignment) for ex in exercises}
+
+
+def _ensure_grade(gb, submission, notebook_name: str, cell_name: str, assignment: str):
+    """The Grade row of one cell; nbgrader only mirrors cells that existed when the submission was added."""
+    from nbgrader.api import Grade, MissingEntry, SubmittedNotebook
+
+    try:
+        return gb.find_grade(cell_name, notebook_name, assignment, submission.student.id)
+    except MissingEntry:
+        pass
+    nb = next((n for n in submission.notebooks if n.name == notebook_name), None)
+    if nb is None:
+        nb = SubmittedNotebook(notebook=gb.find_notebook(notebook_name, assignment), assignment=submission)
+        gb.db.add(nb)
+    grade = Grade(cell_id=gb.find_grade_cell(cell_name, notebook_name, assignment).id, notebook=nb)
+    gb.db.add(grade)
+    return grade
+
+
+@contextlib.contextmanager
+def _alembic_on_path():
+    """nbgrader stamps a new gradebook by running the `alembic` script from PATH, which a venv's scripts
+    called by full path (`.venv/bin/autograder`) do not have: lend it this interpreter's bin folder."""
+    saved = os.environ.get("PATH")
+    if shutil.which("alembic") is None:
+        os.environ["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), saved]))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved
+
+
+def write_nbgrader_gradebook(results: list[SubmissionResult], *, course_root: Path, assignment: str) -> Path:
+    """Record every result in `<course_root>/gradebook.db` (created if missing); return its path."""
+    from nbgrader.api import Gradebook
+
+    check_assignment_name(assignment)
+    db_path = CourseDir(Path(course_root)).gradebook().resolve()
+    exercise_max: dict[str, float] = {}
+    for r in sorted(results, key=lambda r: (-len(r.exercise_max), r.student_id)):
+        for name, value in r.exercise_max.items():
+            exercise_max.setdefault(name, float(value))
+    notebook_of = exercise_notebooks(Path(course_root), assignment, list(exercise_max))
+
+    with _alembic_on_path(), Gradebook(f"sqlite:///{db_path}") as gb:
+        gb.update_or_create_assignment(assignment)
+        for nb_name in dict.fromkeys(notebook_of.values()):
+            gb.update_or_create_notebook(nb_name, assignment)
+        for name, max_score in exercise_max.items():
+            gb.update_or_create_grade_cell(name, notebook_of[name], assignment, max_score=max_score,
+                                           cell_type="code")
+        for r in results:
+            gb.update_or_create_student(r.student_id)
+            submission = gb.update_or_create_submission(assignment, r.student_id)
+            scores = r.exercise_scores()
+            for name in exercise_max:
+                grade = _ensure_grade(gb, submission, notebook_of[name], name, assignment)
+                grade.auto_score = float(scores.get(name, 0.0))
+                grade.needs_manual_grade = False
+            gb.db.commit()
+    return db_path
+
+
+def write_nbgrader_feedback(result: SubmissionResult, *, course_root: Path, assignment: str) -> Path:
+    """Write the feedback page in nbgrader's layout, `feedback/<student>/<assignment>/<notebook>.html`.
+
+    One page per release notebook (each the whole assignment's feedback), so that nbgrader's
+    `release_feedback` finds them; nbgrader's `timestamp.txt` / `submission_secret.txt` are copied from the
+    submission when `nbgrader collect` left them there. Returns the folder.
+    """
+    check_assignment_name(assignment)
+    course = CourseDir(Path(course_root))
+    folder = course.feedback(safe_folder_name(result.student_id), assignment)
+    names = sorted(p.stem for p in course.release(assignment).glob("*.ipynb")) or [assignment]
+    page = render_html(result)
+    for name in names:
+        atomic_write_text(folder / f"{name}.html", page)
+    submitted = course.submitted() / safe_folder_name(result.student_id) / assignment
+    for extra in ("timestamp.txt", "submission_secret.txt"):
+        if (submitted / extra).is_file():
+            shutil.copyfile(submitted / extra, folder / extra)
+    return folder

@@ -1,0 +1,65 @@
+"""feedback.html: one self-contained page (inline CSS, no scripts, no external resources) per submission.
+
+Every piece of text that comes from a submission or a check (student id, hints, the student's own error
+messages) goes through `html.escape`; the page skeleton is `template.html`, filled with `string.Template`.
+"""
+from __future__ import annotations
+
+import html
+from importlib.resources import files
+from string import Template
+
+from autograder.results import GRADED, PASSED, SubmissionResult
+
+from .common import by_exercise, cell_errors, num
+
+GENERATOR = "autograder feedback v1"
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _pill(status: str) -> str:
+    cls = status if status in ("passed", "failed", "error", GRADED) else "status-other"
+    return f'<span class="pill {cls}">{esc(status)}</span>'
+
+
+def _exercise_section(name: str, score: float, max_score: float, tests, graded: bool) -> str:
+    full = " ex-full" if max_score > 0 and score >= max_score else ""
+    head = (f'<h2><span>{esc(name)}</span>'
+            f'<span class="ex-pts{full}">{num(score)} / {num(max_score)}</span></h2>')
+    if not tests:
+        why = "No check of this exercise ran." if graded else "Not graded: see the status above."
+        return head + f'\n<p class="meta">{why}</p>'
+    rows = "\n".join(
+        f'<tr><td class="name">{esc(t.name)}</td><td>{_pill(t.status)}</td>'
+        f'<td class="pts">{num(t.score)} / {num(t.max_score)}</td>'
+        f'<td class="hint">{esc(t.output) if t.status != PASSED else ""}</td></tr>'
+        for t in tests)
+    return (f"{head}\n<table>\n<tr><th>check</th><th>status</th><th>points</th><th>hint</th></tr>\n"
+            f"{rows}\n</table>")
+
+
+def render_html(result: SubmissionResult) -> str:
+    """The student's feedback page for one graded (or ungradable) submission."""
+    sections = "\n".join(_exercise_section(name, *row, result.status == GRADED) for name, row in by_exercise(result).items())
+    errors = cell_errors(result)
+    cells = ""
+    if errors:
+        cells = "<h2><span>Cells that raised an error when your notebook ran</span></h2>\n" + "\n".join(
+            f'<p class="meta">Cell {esc(c.get("index", "?"))} ({esc(c.get("status", "error"))})</p>'
+            f'<pre>{esc(str(c.get("error", "")).strip())}</pre>' for c in errors)
+    note = f'<p class="note">{esc(result.message)}</p>' if result.message else ""
+    percent = 0.0 if result.max_score <= 0 else max(0.0, min(100.0, 100 * result.score / result.max_score))
+    footer = " &middot; ".join(esc(x) for x in (
+        GENERATOR, f"isolation: {result.isolation}" if result.isolation else "",
+        f"notebook sha256 {result.notebook_sha256[:12]}" if result.notebook_sha256 else "",
+        f"{result.seconds:.1f} s" if result.seconds else "") if x)
+    page = Template(files("autograder.report").joinpath("template.html").read_text(encoding="utf-8"))
+    return page.substitute(
+        generator=esc(GENERATOR), title=esc(f"{result.assignment}: {result.student_id}"),
+        assignment=esc(result.assignment), student=esc(result.student_id), status=esc(result.status),
+        status_class=GRADED if result.status == GRADED else "status-other",
+        score=num(result.score), max_score=num(result.max_score), percent=f"{percent:.1f}",
+        note=note, exercises=sections, cells=cells, footer=footer)
