@@ -1,10 +1,12 @@
-"""Grading one submission: read its notebooks here, run the judge in a child process, return a result.
+"""Grading one submission: read its notebooks here, judge them in a child process, return a result.
 
-    worker (has imported torch, runs no torch op, never imports checks or solutions)
-      └─ judge (forked per submission: starts a jail zygote first, then runs the hidden checks with pytest)
-           └─ zygote ─ jail(s): the student's code, behind the walls
+    grader process (torch imported; forks the zygote FIRST, then imports the checks and solutions)
+      ├─ zygote (torch imported, no torch op, no checks in memory) ─ session ─ jail(s): the student's code
+      └─ judge (forked per submission from the grader: pytest + the checks, asks its jail questions)
 
-Whatever happens below, the worker gets a `SubmissionResult` back.
+The grader pays `import torch`, the checks' imports and torch's lazy imports once; a submission then costs
+two forks, the notebook's definitions and the checks themselves. Whatever happens below, the caller gets a
+`SubmissionResult` back.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import select
 import signal
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import coursedir
@@ -31,8 +33,7 @@ class GradeOptions:
     submission_timeout: float = 600.0    # seconds for the whole judge of one submission
     exercises: tuple[str, ...] = ()      # grade only these (all when empty)
     course_root: Path = Path(".")
-    select_cells: bool = True            # run only the cells grading needs, when that is safe
-    jail_extra_hidden: tuple[str, ...] = field(default_factory=tuple)
+    select_cells: bool = True            # run only the cells grading needs (see selection.py)
 
 
 def hidden_paths(course_root: Path) -> list[str]:
@@ -46,88 +47,87 @@ def hidden_paths(course_root: Path) -> list[str]:
 
 
 def public_files(assignment: str, course_root: Path) -> dict[str, str]:
-    """Non-notebook files released with the assignment (e.g. its data loader), copied into the jail."""
+    """Python files released with the assignment (e.g. its data loader), copied into the jail's folder."""
     folder = coursedir.CourseDir(Path(course_root)).release(assignment)
-    files = {}
-    if folder.is_dir():
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix == ".py":
-                files[path.name] = path.read_text()
-    return files
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.is_file() and p.suffix == ".py"}
 
 
-# ---------------------------------------------------------------- the judge, in its own process
-def _judge(sub: Submission, *, assignment: str, student_id: str, options: GradeOptions) -> dict:
-    from autograder.jail.spawn import JailSpec, Zygote
-    zygote = Zygote()                      # first: fork the jail factory before any torch op here
-    import pytest
-
-    from autograder.judge.client import JailClient
-    from autograder.judge.plugin import JudgePlugin, pytest_args
-    from autograder.judge.source import StudentSource
-    from autograder.selection import select_cells
-
-    source = StudentSource(sub.cells)
-    cells = select_cells(sub.cells, source) if options.select_cells else sub.cells
-    spec = JailSpec(cells=cells, files=public_files(assignment, options.course_root),
-                    hidden=hidden_paths(options.course_root) + list(options.jail_extra_hidden),
-                    cell_timeout=options.cell_timeout)
-    jail = JailClient(zygote, spec)
-    plugin = JudgePlugin(jail=jail, source=source, student_key=f"{assignment}\0{student_id}",
-                         exercises=list(options.exercises) or None)
-    try:
-        pytest.main(pytest_args(coursedir.checks_dir(assignment)), plugins=[plugin])
-    finally:
-        jail.close()
-        zygote.close()
-    ran = {r["index"]: r for r in jail.cells}
-    cells_out = [ran.get(i, {"index": i, "status": "not_needed", "error": "", "output": ""})
-                 for i, _ in sub.cells]
-    return {"tests": [vars(t) for t in plugin.results()], "exercise_max": plugin.exercise_max,
-            "cells": cells_out, "isolation": jail.isolation, "problems": plugin.problems}
+def warm_imports() -> None:
+    """Import, once, what judges and jails would otherwise import on first use (torch's meta-device
+    machinery pulls in torch._dynamo and sympy: ~1 s; matplotlib; pytest). Imports only: no torch op runs,
+    so forking jails afterwards stays safe."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import IPython.core.inputtransformer2  # noqa: F401
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import pytest  # noqa: F401
+    import sympy  # noqa: F401
+    import torch
+    import torch._dynamo  # noqa: F401
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
+    torch.set_num_threads(1)  # one thread per process: parallelism comes from --jobs, and fork stays safe
 
 
-def _collect_max(assignment: str) -> dict:
-    import pytest
-
-    from autograder.judge.plugin import JudgePlugin, pytest_args
-    plugin = JudgePlugin()
-    pytest.main(pytest_args(coursedir.checks_dir(assignment), collect_only=True), plugins=[plugin])
-    return {"exercise_max": plugin.exercise_max}
-
-
-def _in_child(fn, *, timeout: float) -> dict:
-    """Run `fn()` in a forked child; its JSON result, or {"__error__": status, "message": ...}."""
+# ---------------------------------------------------------------- child processes with a deadline
+def in_child(fn, *, timeout: float, on_timeout=None) -> dict:
+    """Run `fn(report)` in a forked child; return its JSON-able result, or {"__error__": status, "message"}.
+    `report(obj)` lets the child tell the parent things as they happen (e.g. jail pids to kill on timeout)."""
     r, w = os.pipe()
+    side_r, side_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
+        os.close(side_r)
         os.setsid()
+        side = os.fdopen(side_w, "w", buffering=1)
         try:
-            data = json.dumps(fn()).encode()
+            data = json.dumps(fn(lambda obj: side.write(json.dumps(obj) + "\n"))).encode()
         except BaseException:  # noqa: BLE001
             data = json.dumps({"__error__": INTERNAL_ERROR, "message": traceback.format_exc()[-3000:]}).encode()
         with os.fdopen(w, "wb") as f:
             f.write(data)
         os._exit(0)
     os.close(w)
-    chunks, deadline = [], time.monotonic() + timeout
-    with os.fdopen(r, "rb") as f:
-        while True:
+    os.close(side_w)
+    chunks, notes, deadline = [], [], time.monotonic() + timeout
+    side_buf = b""
+    with os.fdopen(r, "rb") as f, os.fdopen(side_r, "rb") as side:
+        open_fds = {f.fileno(), side.fileno()}
+        while f.fileno() in open_fds:
             left = deadline - time.monotonic()
-            ready, _, _ = select.select([f], [], [], max(left, 0))
+            ready, _, _ = select.select(list(open_fds), [], [], max(left, 0))
             if not ready:
+                notes += _lines(side_buf)
                 _kill_tree(pid)
+                if on_timeout:
+                    on_timeout(notes)
                 return {"__error__": TIMEOUT, "message": f"grading took longer than {timeout:g} s"}
-            chunk = os.read(f.fileno(), 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
+            for fd in ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    open_fds.discard(fd)
+                elif fd == f.fileno():
+                    chunks.append(chunk)
+                else:
+                    side_buf += chunk
     _, status = os.waitpid(pid, 0)
     try:
         return json.loads(b"".join(chunks))
     except ValueError:
         return {"__error__": CRASHED, "message": f"the judge process ended unexpectedly (status {status})"}
+
+
+def _lines(buf: bytes) -> list:
+    out = []
+    for line in buf.decode(errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
 
 
 def _kill_tree(pid: int) -> None:
@@ -142,44 +142,131 @@ def _kill_tree(pid: int) -> None:
         pass
 
 
-_MAX_CACHE: dict[str, dict] = {}
+def _kill_jails(notes: list) -> None:
+    for note in notes:
+        for pid in note.get("jail", []):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, ValueError):
+                pass
+
+
+# ---------------------------------------------------------------- the grader
+class Grader:
+    """A long-lived grading process's state for one assignment: the zygote, the checks, the points."""
+
+    def __init__(self, assignment: str):
+        from autograder.jail.spawn import Zygote
+        warm_imports()
+        self.assignment = assignment
+        self.checks = coursedir.checks_dir(assignment)
+        self.zygote = Zygote()          # before the checks are imported: jails must never hold them
+        self.exercise_max = self._collect()
+
+    def _collect(self) -> dict[str, float]:
+        """Import the checks here (judges inherit them) and read every exercise's points."""
+        import pytest
+
+        from autograder.judge.plugin import JudgePlugin, pytest_args
+        plugin = JudgePlugin()
+        pytest.main(pytest_args(self.checks, collect_only=True), plugins=[plugin])
+        if not plugin.exercise_max:
+            raise RuntimeError(f"no checks could be collected from {self.checks} (missing, or an import error)")
+        return plugin.exercise_max
+
+    def judge(self, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
+        def run(report):
+            return self._judge_in_child(sub, student_id=student_id, options=options, report=report)
+        return in_child(run, timeout=options.submission_timeout, on_timeout=_kill_jails)
+
+    def _judge_in_child(self, sub: Submission, *, student_id: str, options: GradeOptions, report) -> dict:
+        import pytest
+
+        from autograder.jail.spawn import JailSpec
+        from autograder.judge.client import JailClient
+        from autograder.judge.plugin import JudgePlugin, pytest_args
+        from autograder.judge.source import StudentSource
+        from autograder.selection import select_cells
+
+        session = self.zygote.session()
+        session.on_spawn = lambda init, middle: report({"jail": [init, middle]})
+        source = StudentSource(sub.cells)
+        cells = (select_cells(sub.cells, source) if options.select_cells
+                 else [(i, source.code(i)) for i, _ in sub.cells])  # translated here, once
+        spec = JailSpec(cells=cells, files=public_files(self.assignment, options.course_root),
+                        hidden=hidden_paths(options.course_root), cell_timeout=options.cell_timeout)
+        jail = JailClient(session, spec)
+        plugin = JudgePlugin(jail=jail, source=source, student_key=f"{self.assignment}\0{student_id}",
+                             exercises=list(options.exercises) or None)
+        try:
+            pytest.main(pytest_args(self.checks), plugins=[plugin])
+        finally:
+            jail.close()
+            session.close()
+        return {"tests": [vars(t) for t in plugin.results()], "exercise_max": plugin.exercise_max,
+                "cells": jail.cells, "isolation": jail.isolation, "problems": plugin.problems}
+
+
+_GRADERS: dict[str, Grader] = {}
+
+
+def grader_for(assignment: str) -> Grader:
+    if assignment not in _GRADERS:
+        _GRADERS[assignment] = Grader(assignment)
+    return _GRADERS[assignment]
 
 
 def exercise_max(assignment: str) -> dict[str, float]:
-    """Points per exercise, from collecting the checks (in a child: this process never imports them)."""
+    """Points per exercise. Collected in a child, so that the calling process never imports the checks
+    (it may go on to fork grading workers, whose zygotes must not hold them)."""
+    if assignment in _GRADERS:
+        return dict(_GRADERS[assignment].exercise_max)
     if assignment not in _MAX_CACHE:
-        out = _in_child(lambda: _collect_max(assignment), timeout=120)
+        out = in_child(lambda report: _collect_only(assignment), timeout=300)
         if "__error__" in out or not out.get("exercise_max"):
-            raise RuntimeError(f"the checks of {assignment!r} cannot be collected (no check found, or an "
-                               f"import error in {coursedir.checks_dir(assignment)}):\n{out.get('message', '')}")
+            raise RuntimeError(f"the checks of {assignment!r} cannot be collected (none found, or an import "
+                               f"error in {coursedir.checks_dir(assignment)}):\n{out.get('message', '')}")
         _MAX_CACHE[assignment] = out["exercise_max"]
     return dict(_MAX_CACHE[assignment])
 
 
+_MAX_CACHE: dict[str, dict] = {}
+
+
+def _collect_only(assignment: str) -> dict:
+    import pytest
+
+    from autograder.judge.plugin import JudgePlugin, pytest_args
+    plugin = JudgePlugin()
+    pytest.main(pytest_args(coursedir.checks_dir(assignment), collect_only=True), plugins=[plugin])
+    return {"exercise_max": plugin.exercise_max}
+
+
 def grade_notebooks(*, notebooks: list[Path], student_id: str, assignment: str,
                     options: GradeOptions = GradeOptions()) -> SubmissionResult:
-    """Grade one submission (one or more notebooks). Always returns a result, whatever happens."""
+    """Grade one submission (one or more notebooks). Always returns a result, whatever happens.
+    The first call in a process starts its `Grader` (from then on, this process holds the checks)."""
     started = time.monotonic()
-    maxes = exercise_max(assignment)
+    grader = grader_for(assignment)
+    maxes = dict(grader.exercise_max)
+    if options.exercises:
+        maxes = {k: v for k, v in maxes.items() if k in options.exercises}
+
+    def failed(status: str, message: str, sha: str = "") -> SubmissionResult:
+        return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=status,
+                                           message=message, exercise_max=maxes, notebook_sha256=sha,
+                                           seconds=time.monotonic() - started)
+    if not notebooks:
+        return failed(INVALID_NOTEBOOK, "no notebook was submitted")
     try:
         sub = read_submission([Path(p) for p in notebooks])
     except InvalidNotebook as exc:
-        return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=INVALID_NOTEBOOK,
-                                           message=str(exc), exercise_max=maxes,
-                                           seconds=time.monotonic() - started)
-    if not notebooks:
-        return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=INVALID_NOTEBOOK,
-                                           message="no notebook was submitted", exercise_max=maxes)
-    out = _in_child(lambda: _judge(sub, assignment=assignment, student_id=student_id, options=options),
-                    timeout=options.submission_timeout)
+        return failed(INVALID_NOTEBOOK, str(exc))
+    out = grader.judge(sub, student_id=student_id, options=options)
     if "__error__" in out:
-        return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=out["__error__"],
-                                           message=out.get("message", "")[-1500:], exercise_max=maxes,
-                                           notebook_sha256=sub.sha256, seconds=time.monotonic() - started)
+        return failed(out["__error__"], out.get("message", "")[-1500:], sub.sha256)
     result = SubmissionResult(student_id=student_id, assignment=assignment, status=GRADED,
-                              tests=[CheckResult(**t) for t in out["tests"]],
-                              exercise_max={**maxes, **out["exercise_max"]} if not options.exercises
-                              else out["exercise_max"],
+                              tests=[CheckResult(**t) for t in out["tests"]], exercise_max=maxes,
                               notebook_sha256=sub.sha256, isolation=out["isolation"],
                               seconds=time.monotonic() - started, cells=out["cells"])
     if out.get("problems"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 
-from IPython.core.inputtransformer2 import TransformerManager
 
 _CHEAP_VALUES = (ast.Constant, ast.Name, ast.Attribute, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.UnaryOp,
                  ast.BinOp, ast.IfExp, ast.Compare, ast.BoolOp, ast.Subscript, ast.keyword)
@@ -49,56 +48,69 @@ def _cheap_stmt(stmt: ast.stmt) -> bool:
     return False
 
 
-def cheap_cell(source: str) -> bool:
-    try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
-    except (SyntaxError, ValueError, RecursionError):
-        return False
-    return all(_cheap_stmt(s) for s in tree.body)
-
-
-def _defines_code(source: str) -> bool:
-    """A cell that defines a function or class at top level (an exercise cell, even with extra lines)."""
-    try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
-    except (SyntaxError, ValueError, RecursionError):
-        return True
-    return any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for s in tree.body)
-
-
-def select_cells(cells: list[tuple[int, str]], source) -> list[tuple[int, str]]:
-    """Keep cheap cells (imports, defs, constants) and every cell that is not cheap but defines a name a kept
-    definition reads. Cells with syntax errors are kept (their error belongs in the feedback). If any global
-    that a kept definition reads is defined only in a dropped cell, every cell runs."""
+def select_cells(cells: list[tuple[int, str]], source) -> list[tuple[int, str]]:  # -> translated code
+    """The code grading needs. Per cell, keep the cheap statements (imports, defs, classes, constants, prints)
+    and blank the others (line numbers stay); then, until nothing changes, restore whole every cell that
+    defines a global some kept code reads. Cells with syntax errors are kept as they are."""
     errors = set(source.syntax_errors())
-    keep = [(i, s) for i, s in cells if i in errors or cheap_cell(s) or _defines_code(s)]
-    kept_ids = {i for i, _ in keep}
-    defined_kept, needed = set(), set()
-    for i, s in keep:
-        try:
-            tree = ast.parse(TransformerManager().transform_cell(s))
-        except (SyntaxError, ValueError, RecursionError):
-            continue
-        for stmt in tree.body:
-            for name in _top_names(stmt):
-                defined_kept.add(name)
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                needed |= source.free_names(stmt.name)
+    trees = {i: source.tree(i) for i, _ in cells}
+    full = {i for i, _ in cells if i in errors or trees[i] is None}
     import builtins
-    missing = needed - defined_kept - set(dir(builtins))
-    dropped_defines = set()
-    for i, s in cells:
-        if i in kept_ids:
+    while True:
+        defined, needed, dropped_defs = set(dir(builtins)), set(), {}
+        for i, _ in cells:
+            if i in full:
+                stmts, rest = (trees[i].body if trees[i] else []), []
+            else:
+                stmts = [st for st in trees[i].body if _cheap_stmt(st) or _is_def(st)]
+                rest = [st for st in trees[i].body if st not in stmts]
+            for st in stmts:
+                defined |= set(_top_names(st))
+                needed |= _reads(st)
+            for st in rest:
+                for name in _top_names(st):
+                    dropped_defs.setdefault(name, set()).add(i)
+        missing = needed - defined
+        extra = set().union(*(dropped_defs[n] for n in missing if n in dropped_defs)) - full
+        if not extra:
+            break
+        full |= extra
+    out = []
+    for i, src in cells:
+        if i in full:
+            out.append((i, source.code(i)))
             continue
-        try:
-            tree = ast.parse(TransformerManager().transform_cell(s))
-        except (SyntaxError, ValueError, RecursionError):
-            continue
-        for stmt in tree.body:
-            dropped_defines |= set(_top_names(stmt))
-    if missing & dropped_defines:
-        return list(cells)
-    return keep
+        kept = [st for st in trees[i].body if _cheap_stmt(st) or _is_def(st)]
+        if len(kept) == len(trees[i].body):
+            out.append((i, source.code(i)))
+        elif kept:
+            out.append((i, _only(source.code(i), kept)))
+    return out
+
+
+def _is_def(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+
+
+def _only(code: str, stmts: list[ast.stmt]) -> str:
+    """`code` with every line outside `stmts` blanked, so line numbers in tracebacks stay right."""
+    lines = code.splitlines()
+    keep = set()
+    for st in stmts:
+        first = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
+        keep.update(range(first, (st.end_lineno or st.lineno) + 1))
+    return "\n".join(line if n in keep else "" for n, line in enumerate(lines, 1)) + "\n"
+
+
+def _reads(stmt: ast.stmt) -> set[str]:
+    """Global names a top-level statement reads (inside definitions: names not bound locally)."""
+    loaded = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    stored = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    args = {a.arg for n in ast.walk(stmt) if isinstance(n, ast.arguments)
+            for a in n.args + n.kwonlyargs + n.posonlyargs + [x for x in (n.vararg, n.kwarg) if x]}
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return loaded - stored - args
+    return loaded - args
 
 
 def _top_names(stmt: ast.stmt) -> list[str]:

@@ -31,8 +31,8 @@ def kit_course() -> CourseDir:
         course = CourseDir(root)
         if any(course.release(DEMO_ASSIGNMENT).glob("*.ipynb")) and any(course.source(DEMO_ASSIGNMENT).glob("*.ipynb")):
             return course
-    raise DemoError(f"no {DEMO_ASSIGNMENT} notebooks found next to the kit ({PACKAGE_DIR.parent}) "
-                    "or in the current course directory")
+    raise DemoError(f"no {DEMO_ASSIGNMENT} source and release notebooks found next to the kit "
+                    f"({PACKAGE_DIR.parent}) or in the current course directory (run `autograder release`?)")
 
 
 def _src(cell: dict) -> str:
@@ -62,16 +62,13 @@ def student_notebooks(student: Student, release: dict[str, dict], answers: dict[
         raise DemoError(f"demo student {student.id} rewrites {sorted(unknown)}, which have no solution cell")
     placed: set[str] = set()
     out: dict[str, str] = {}
-    for i, (name, nb) in enumerate(release.items()):
+    for name, nb in release.items():
         nb = copy.deepcopy(nb)
         for cell in nb["cells"]:
             gid = _grade_id(cell)
             if not student.stubs and cell["cell_type"] == "code" and gid in answers:
                 cell["source"] = student.cells.get(gid, answers[gid])
                 placed.add(gid)
-        if student.extra_cell and i == len(release) - 1:
-            nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "demo-extra",
-                                "metadata": {}, "outputs": [], "source": student.extra_cell})
         text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         out[name] = text[: len(text) // 2] if student.truncate else text
     if not student.stubs and set(student.cells) - placed:
@@ -80,12 +77,14 @@ def student_notebooks(student: Student, release: dict[str, dict], answers: dict[
 
 
 def build_class(course_root: Path, *, kit: CourseDir | None = None) -> list[Student]:
-    """Write `submitted/<student>/sgd_mnist/*.ipynb` and a copy of release/ under `course_root`."""
+    """Write `submitted/<student>/sgd_mnist/*.ipynb` and copies of source/ and release/ under `course_root`."""
     kit = kit or kit_course()
     release_dir = kit.release(DEMO_ASSIGNMENT)
     release = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(release_dir.glob("*.ipynb"))}
     answers = solutions(kit.source(DEMO_ASSIGNMENT))
     course = CourseDir(Path(course_root))
+    # a whole nbgrader course, so grading also fills its gradebook.db and feedback/ (the jail never sees it)
+    shutil.copytree(kit.source(DEMO_ASSIGNMENT), course.source(DEMO_ASSIGNMENT), dirs_exist_ok=True)
     shutil.copytree(release_dir, course.release(DEMO_ASSIGNMENT), dirs_exist_ok=True)
     for student in STUDENTS:
         folder = course.submitted() / student.id / DEMO_ASSIGNMENT

@@ -18,7 +18,6 @@ class Student:
     about: str                              # one line for the demo's table
     cells: dict[str, str] = field(default_factory=dict)   # exercise -> the student's code for its cell
     lost: tuple[str, ...] = ()              # exercises that must score below full
-    extra_cell: str = ""                    # a code cell appended to the last notebook
     stubs: bool = False                     # hand in the release notebook untouched
     truncate: bool = False                  # a corrupted file: the notebook's JSON cut in half
 
@@ -74,20 +73,25 @@ STUDENTS = [
             p -= lr * p.grad           # the gradients are never zeroed
 """}, lost=("normalize", "sgd_step")),
     Student("ivy", "hostile: patches torch.testing, hunts for the hidden checks, calls os._exit(0)",
-            cells={"softmax": IMPORTS + """def softmax(x):
-    return torch.exp(x)
-"""}, extra_cell="""import glob, os, torch
+            cells={"softmax": IMPORTS + """import glob, os
+
 torch.testing.assert_close = lambda *args, **kwargs: None     # every comparison "passes"
 torch.allclose = lambda *args, **kwargs: True
 for pattern in ("../../source/**/*.ipynb", "../../../autograder/checks/**/*.py", "/autograder/**/*.py",
-                "../../gradebook.db"):
-    for path in glob.glob(pattern, recursive=True):
+                "../../gradebook.db", os.path.expanduser("~/**/test_*.py")):
+    for path in glob.glob(pattern, recursive=True)[:20]:
         try:
             print("found", path, open(path, errors="replace").read(200))
         except OSError as exc:
             print("blocked", path, exc)
+
+
+def softmax(x):
+    return torch.exp(x)                                       # not even normalised
+
+
 os._exit(0)                                                   # leave before any check can fail
-""", lost=("softmax",)),
+"""}, lost=("softmax",)),
     Student("jon", "corrupted upload: the notebook file is cut in half (invalid JSON)", truncate=True),
     Student("kim", "handed in the release notebook without doing anything", stubs=True),
     Student("lou", "LogReg.forward adds a tensor created on the CPU (breaks on a GPU)",

@@ -110,14 +110,14 @@ class time_limit:
         return False
 
 
-def run_cell(index: int, source: str, ns: dict, *, timeout: float) -> dict:
+def run_cell(index: int, source: str, ns: dict, *, timeout: float, translated: bool = False) -> dict:
     """Run one cell; return its record: index, status (ok/error/timeout), error text, output (capped)."""
     out = CappedWriter()
     record = {"index": index, "status": "ok", "error": "", "output": ""}
     old = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = out
     try:
-        code = translate(source)
+        code = source if translated else translate(source)
         with time_limit(timeout):
             _exec_source(code, ns, f"<cell {index}>")
     except CellTimeout as exc:

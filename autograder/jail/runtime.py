@@ -168,7 +168,7 @@ class Server:
     def run_cells(self) -> None:
         for index, source in self.cells:
             wire.send(self.sock, {"event": "cell_start", "index": index})
-            record = run_cell(index, source, self.ns, timeout=self.cell_timeout)
+            record = run_cell(index, source, self.ns, timeout=self.cell_timeout, translated=True)
             wire.send(self.sock, {"event": "cell_done", "record": record})
         wire.send(self.sock, {"event": "ready", "defined": self.defined()})
 

@@ -74,11 +74,13 @@ def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int) ->
                 Path(scratch, os.path.basename(name)).write_text(text)
             os.chdir(scratch)
         walls.drop_privileges(uid)
+        die_with_parent()  # again: changing credentials may clear it
         walls.apply_rlimits(spec.limits)
         walls.scrub_environment()
         walls.quiet_stdio()
         import torch
         torch.set_num_threads(1)
+        sys.path.insert(0, os.getcwd())  # as in Jupyter: files next to the notebook are importable
         serve_submission(sock, spec.cells, cell_timeout=spec.cell_timeout)
     except BaseException:  # noqa: BLE001 - report what we can, then exit
         code = 70
@@ -108,11 +110,13 @@ def fork_jail(spec: JailSpec, *, uid: int) -> JailHandle:
         try:
             parent_sock.close()
             os.close(report_r)
+            die_with_parent()
             os.setsid()
             isolation = walls.try_namespaces()
             init = os.fork()
             if init == 0:
                 os.close(report_w)
+                die_with_parent()
                 _close_other_fds({child_sock.fileno()})
                 _jail_main(child_sock, spec, isolation, uid)
             os.write(report_w, json.dumps({"init": init, "isolation": isolation}).encode())
@@ -130,48 +134,52 @@ def fork_jail(spec: JailSpec, *, uid: int) -> JailHandle:
     return JailHandle(sock=parent_sock, init_pid=info["init"], middle_pid=middle, isolation=info["isolation"])
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent dies (so no jail outlives the judge that asked for it)."""
+    walls._libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 class Zygote:
-    """A process that forks jails on request, so that its parent may go on to run torch ops."""
+    """A process that forks jails on request, so that its parent may go on to import the checks and run
+    torch ops. Each judge opens its own `session()`: a private channel served by a per-session fork of the
+    zygote, so a judge killed mid-request never leaves the shared channel half-read."""
 
     def __init__(self):
-        self.ctl, child = socket.socketpair()
+        self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.pid = os.fork()
         if self.pid == 0:
             self.ctl.close()
-            self._serve(child)
+            die_with_parent()
+            self._accept(child)
         child.close()
-        self.count = 0
 
     @staticmethod
-    def _serve(ctl: socket.socket) -> None:
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # middles are reaped automatically
-        from autograder import wire
+    def _accept(ctl: socket.socket) -> None:
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
         try:
             while True:
-                header, _ = wire.recv(ctl)
-                spec = JailSpec(cells=[tuple(c) for c in header["cells"]], files=header["files"],
-                                hidden=header["hidden"], cell_timeout=header["cell_timeout"],
-                                limits=walls.Limits(**header["limits"]))
-                handle = fork_jail(spec, uid=header["uid"])
-                wire.send(ctl, {"init": handle.init_pid, "middle": handle.middle_pid,
-                                "isolation": handle.isolation})
-                socket.send_fds(ctl, [b"x"], [handle.sock.fileno()])
-                handle.sock.close()
-        except BaseException:  # noqa: BLE001 - the judge hung up
+                msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)
+                if not msg:
+                    break
+                if not fds:
+                    continue
+                if os.fork() == 0:
+                    ctl.close()
+                    die_with_parent()
+                    _serve_session(socket.socket(fileno=fds[0]))
+                os.close(fds[0])
+        except BaseException:  # noqa: BLE001 - the owner hung up
             pass
         os._exit(0)
 
-    def spawn(self, spec: JailSpec) -> JailHandle:
-        from autograder import wire
-        self.count += 1
-        uid = walls.JAIL_UID_BASE + (os.getpid() * 64 + self.count) % 100_000
-        wire.send(self.ctl, {"cells": [list(c) for c in spec.cells], "files": spec.files, "hidden": spec.hidden,
-                             "cell_timeout": spec.cell_timeout, "limits": asdict(spec.limits), "uid": uid})
-        info, _ = wire.recv(self.ctl)
-        _, fds, _, _ = socket.recv_fds(self.ctl, 1, 1)
-        sock = socket.socket(fileno=fds[0])
-        return JailHandle(sock=sock, init_pid=info["init"], middle_pid=info["middle"],
-                          isolation=info["isolation"])
+    def session(self) -> "ZygoteSession":
+        mine, theirs = socket.socketpair()
+        socket.send_fds(self.ctl, [b"s"], [theirs.fileno()])
+        theirs.close()
+        return ZygoteSession(mine)
 
     def close(self) -> None:
         try:
@@ -184,4 +192,55 @@ class Zygote:
                 pass
 
 
-__all__ = ["JailSpec", "JailHandle", "Zygote", "fork_jail", "sys"]
+def _serve_session(chan: socket.socket) -> None:
+    from autograder import wire
+    try:
+        while True:
+            header, _ = wire.recv(chan)
+            spec = JailSpec(cells=[tuple(c) for c in header["cells"]], files=header["files"],
+                            hidden=header["hidden"], cell_timeout=header["cell_timeout"],
+                            limits=walls.Limits(**header["limits"]))
+            handle = fork_jail(spec, uid=header["uid"])
+            wire.send(chan, {"init": handle.init_pid, "middle": handle.middle_pid, "isolation": handle.isolation})
+            socket.send_fds(chan, [b"x"], [handle.sock.fileno()])
+            handle.sock.close()
+    except BaseException:  # noqa: BLE001 - the judge hung up
+        pass
+    os._exit(0)
+
+
+class ZygoteSession:
+    """One judge's private line to the zygote."""
+
+    def __init__(self, chan: socket.socket):
+        self.chan = chan
+        self.count = 0
+        self.spawned: list[tuple[int, int]] = []
+        self.on_spawn = None  # callback(init_pid, middle_pid), e.g. to tell a supervisor
+
+    def spawn(self, spec: JailSpec) -> JailHandle:
+        from autograder import wire
+        self.count += 1
+        uid = walls.JAIL_UID_BASE + (os.getpid() * 64 + self.count) % 100_000
+        wire.send(self.chan, {"cells": [list(c) for c in spec.cells], "files": spec.files, "hidden": spec.hidden,
+                              "cell_timeout": spec.cell_timeout, "limits": asdict(spec.limits), "uid": uid})
+        info, _ = wire.recv(self.chan)
+        _, fds, _, _ = socket.recv_fds(self.chan, 1, 1)
+        handle = JailHandle(sock=socket.socket(fileno=fds[0]), init_pid=info["init"],
+                            middle_pid=info["middle"], isolation=info["isolation"])
+        self.spawned.append((handle.init_pid, handle.middle_pid))
+        if self.on_spawn:
+            self.on_spawn(handle.init_pid, handle.middle_pid)
+        return handle
+
+    def close(self) -> None:
+        for init, middle in self.spawned:
+            for pid in (init, middle):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        self.chan.close()
+
+
+__all__ = ["JailSpec", "JailHandle", "Zygote", "ZygoteSession", "fork_jail", "sys"]

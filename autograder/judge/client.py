@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from autograder import wire
-from autograder.jail.spawn import JailHandle, JailSpec, Zygote
+from autograder.jail.spawn import JailHandle, JailSpec, ZygoteSession
 from autograder.judge.feedback import StudentError
 from autograder.judge.specs import encode_arg
 
@@ -42,7 +42,7 @@ class _Dead(Exception):
 
 
 class JailClient:
-    def __init__(self, zygote: Zygote, spec: JailSpec, *, startup_budget: float = 120.0):
+    def __init__(self, zygote: ZygoteSession, spec: JailSpec, *, startup_budget: float = 120.0):
         self.zygote, self.spec = zygote, spec
         self.startup_budget = startup_budget
         self.handle: JailHandle | None = None

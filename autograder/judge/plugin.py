@@ -137,7 +137,9 @@ def _check_name(item) -> str:
 
 
 def pytest_args(checks_dir, *, collect_only: bool = False) -> list[str]:
-    args = [str(checks_dir), "-p", "no:cacheprovider", "--assert=plain", "-p", "no:terminal",
+    quiet = ["cacheprovider", "terminal", "unraisableexception", "threadexception", "faulthandler", "doctest",
+             "junitxml", "pastebin", "legacypath", "warnings", "logging", "setuponly", "setupplan", "stepwise", "debugging"]
+    args = [str(checks_dir), "--assert=plain", *[x for name in quiet for x in ("-p", f"no:{name}")],
             "-c", str(checks_dir.parent / "pytest.ini"), "--rootdir", str(checks_dir), "-W", "ignore"]
     if collect_only:
         args.append("--collect-only")

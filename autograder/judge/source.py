@@ -8,10 +8,18 @@ from functools import cached_property
 from IPython.core.inputtransformer2 import TransformerManager
 
 
-def _parse(source: str) -> ast.Module | None:
+def translate(source: str) -> str:
+    """IPython syntax (magics, !shell) to plain Python, as the jail will run it."""
     try:
-        return ast.parse(TransformerManager().transform_cell(source))
+        return TransformerManager().transform_cell(source)
     except (SyntaxError, ValueError, RecursionError):
+        return source
+
+
+def _parse(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
@@ -40,7 +48,23 @@ class StudentSource:
 
     @cached_property
     def _trees(self) -> list[tuple[int, str, ast.Module | None]]:
-        return [(i, src, _parse(src)) for i, src in self._cells]
+        return [(i, src, _parse(self.code(i))) for i, src in self._cells]
+
+    @cached_property
+    def _code(self) -> dict[int, str]:
+        return {i: translate(src) for i, src in self._cells}
+
+    def code(self, index: int) -> str:
+        """The cell's code, translated to plain Python."""
+        return self._code[index]
+
+    def tree(self, index: int) -> ast.Module | None:
+        """The cell's syntax tree (None for a syntax error)."""
+        return self._tree_of[index]
+
+    @cached_property
+    def _tree_of(self) -> dict[int, ast.Module | None]:
+        return {i: t for i, _, t in self._trees}
 
     def syntax_errors(self) -> list[int]:
         return [i for i, _, tree in self._trees if tree is None]

@@ -4,6 +4,9 @@ from __future__ import annotations
 from autograder.results import CheckResult, SubmissionResult
 
 
+QUIET_CELL_STATUSES = ("ok", "skipped", "not_needed")  # cells that ran fine or were not run at all
+
+
 def num(x: float) -> str:
     """Points as people write them, and always the same bytes for the same value: 2, 1.5, 0.3333."""
     x = round(float(x), 4) + 0.0  # + 0.0 turns -0.0 into 0.0
@@ -24,4 +27,4 @@ def by_exercise(result: SubmissionResult) -> dict[str, tuple[float, float, list[
 
 def cell_errors(result: SubmissionResult) -> list[dict]:
     """The notebook cells that did not run cleanly (the student's own errors, safe to show them)."""
-    return [c for c in result.cells if c.get("status", "ok") not in ("ok", "skipped")]
+    return [c for c in result.cells if c.get("status", "ok") not in QUIET_CELL_STATUSES]

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 from autograder.coursedir import CourseDir
@@ -87,6 +88,7 @@ def _alembic_on_path():
 def write_nbgrader_gradebook(results: list[SubmissionResult], *, course_root: Path, assignment: str) -> Path:
     """Record every result in `<course_root>/gradebook.db` (created if missing); return its path."""
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
     check_assignment_name(assignment)
     db_path = CourseDir(Path(course_root)).gradebook().resolve()
@@ -96,7 +98,8 @@ def write_nbgrader_gradebook(results: list[SubmissionResult], *, course_root: Pa
             exercise_max.setdefault(name, float(value))
     notebook_of = exercise_notebooks(Path(course_root), assignment, list(exercise_max))
 
-    with _alembic_on_path(), Gradebook(f"sqlite:///{db_path}") as gb:
+    with _alembic_on_path(), warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}") as gb:
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own add_submission trips SQLAlchemy's autoflush
         gb.update_or_create_assignment(assignment)
         for nb_name in dict.fromkeys(notebook_of.values()):
             gb.update_or_create_notebook(nb_name, assignment)

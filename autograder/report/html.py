@@ -25,32 +25,53 @@ def _pill(status: str) -> str:
     return f'<span class="pill {cls}">{esc(status)}</span>'
 
 
+def _check_name(name: str, exercise: str) -> str:
+    return name[len(exercise) + 2:] if name.startswith(exercise + ": ") else name
+
+
 def _exercise_section(name: str, score: float, max_score: float, tests, graded: bool) -> str:
-    full = " ex-full" if max_score > 0 and score >= max_score else ""
-    head = (f'<h2><span>{esc(name)}</span>'
-            f'<span class="ex-pts{full}">{num(score)} / {num(max_score)}</span></h2>')
+    """One exercise as a <details> block: open when points were lost, folded away at full marks."""
+    full = max_score > 0 and score >= max_score
+    head = (f'<summary><span class="ex-name">{esc(name)}</span>'
+            f'<span class="ex-pts{" ex-full" if full else ""}">{num(score)} / {num(max_score)}</span></summary>')
     if not tests:
         why = "No check of this exercise ran." if graded else "Not graded: see the status above."
-        return head + f'\n<p class="meta">{why}</p>'
-    rows = "\n".join(
-        f'<tr><td class="name">{esc(t.name)}</td><td>{_pill(t.status)}</td>'
-        f'<td class="pts">{num(t.score)} / {num(t.max_score)}</td>'
-        f'<td class="hint">{esc(t.output) if t.status != PASSED else ""}</td></tr>'
-        for t in tests)
-    return (f"{head}\n<table>\n<tr><th>check</th><th>status</th><th>points</th><th>hint</th></tr>\n"
-            f"{rows}\n</table>")
+        body = f'<p class="meta">{why}</p>'
+    else:
+        rows = "\n".join(
+            f'<tr><td class="name">{esc(_check_name(t.name, name))}</td><td class="st">{_pill(t.status)}</td>'
+            f'<td class="pts">{num(t.score)} / {num(t.max_score)}</td>'
+            f'<td class="hint">{esc(t.output) if t.status != PASSED else ""}</td></tr>'
+            for t in tests)
+        body = (f'<table>\n<tr><th>check</th><th>status</th><th class="pts">points</th><th>hint</th></tr>\n'
+                f"{rows}\n</table>")
+    return f'<details id="ex-{esc(name)}"{"" if full else " open"}>{head}\n{body}\n</details>'
+
+
+def _summary(rows) -> str:
+    """The overview table: one row per exercise, linking to its section."""
+    out = []
+    for name, (score, max_score, _tests, _graded) in rows.items():
+        pct = 0.0 if max_score <= 0 else max(0.0, min(100.0, 100 * score / max_score))
+        cls = "full" if max_score > 0 and score >= max_score else ("none" if score <= 0 else "part")
+        out.append(f'<tr class="{cls}"><td><a href="#ex-{esc(name)}">{esc(name)}</a></td>'
+                   f'<td class="pts">{num(score)} / {num(max_score)}</td>'
+                   f'<td class="minibar"><div class="bar"><span style="width:{pct:.1f}%"></span></div></td></tr>')
+    return ('<table class="summary">\n<tr><th>exercise</th><th class="pts">points</th><th></th></tr>\n'
+            + "\n".join(out) + "\n</table>")
 
 
 def render_html(result: SubmissionResult) -> str:
     """The student's feedback page for one graded (or ungradable) submission."""
-    sections = "\n".join(_exercise_section(name, *row, result.status == GRADED) for name, row in by_exercise(result).items())
+    rows = {name: (*row, result.status == GRADED) for name, row in by_exercise(result).items()}
+    sections = _summary(rows) + "\n" + "\n".join(_exercise_section(name, *row) for name, row in rows.items())
     errors = cell_errors(result)
     cells = ""
     if errors:
         cells = "<h2><span>Cells that raised an error when your notebook ran</span></h2>\n" + "\n".join(
             f'<p class="meta">Cell {esc(c.get("index", "?"))} ({esc(c.get("status", "error"))})</p>'
             f'<pre>{esc(str(c.get("error", "")).strip())}</pre>' for c in errors)
-    note = f'<p class="note">{esc(result.message)}</p>' if result.message else ""
+    note = f'<p class="note">{esc(result.message)}</p>' if result.message and result.status != GRADED else ""
     percent = 0.0 if result.max_score <= 0 else max(0.0, min(100.0, 100 * result.score / result.max_score))
     footer = " &middot; ".join(esc(x) for x in (
         GENERATOR, f"isolation: {result.isolation}" if result.isolation else "",

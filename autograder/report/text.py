@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 import textwrap
+from collections import Counter
 
 from autograder.results import GRADED, PASSED, SubmissionResult
 
@@ -27,10 +28,10 @@ def render_table(result: SubmissionResult, *, width: int = 100) -> str:
     for name, (score, max_score, tests) in rows.items():
         mark = "ok" if score >= max_score and max_score > 0 else "  "
         lines.append(f"{name:<{name_w}}  {num(score):>5} / {num(max_score):<3} {mark}".rstrip())
-        for t in tests:
-            if t.status != PASSED:
-                hint = t.output or t.status
-                lines += textwrap.wrap(hint, width, initial_indent="    - ", subsequent_indent="      ")
+        hints = [t.output or t.status for t in tests if t.status != PASSED]
+        for hint, count in dict(Counter(hints)).items():  # one line per distinct hint, in order
+            hint += f" (x{count})" if count > 1 else ""
+            lines += textwrap.wrap(hint, width, initial_indent="    - ", subsequent_indent="      ")
     errors = cell_errors(result)
     if errors:
         lines += ["", "Cells that raised an error when the notebook ran:"]
@@ -58,8 +59,8 @@ def render_markdown(result: SubmissionResult) -> str:
            f"- Student: {md(result.student_id)}",
            f"- Score: **{num(result.score)} / {num(result.max_score)}**",
            f"- Status: {md(result.status)}"]
-    if result.message:
-        out.append(f"- Note: {md(result.message)}")
+    if result.message and result.status != GRADED:  # why it was not graded; a graded result's notes are
+        out.append(f"- Note: {md(result.message)}")  # for the instructor (results.json), not the student
     for name, (score, max_score, tests) in by_exercise(result).items():
         out += ["", f"## {md(name)}: {num(score)} / {num(max_score)}", ""]
         if not tests:

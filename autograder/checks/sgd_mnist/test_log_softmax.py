@@ -64,7 +64,8 @@ def test_large_logits(jail, gen, device):
     x = extreme_logits(gen, 5, 10)
     r = ask(jail.call, NAME, x, device=device)
     value = check_result_tensor(r.value, name=NAME, device=device, shape=x.shape)
-    if torch.isneginf(value).any() and not torch.isnan(value).any():
+    top = value.gather(-1, x.argmax(-1, keepdim=True))         # the largest logit's entry: finite unless overflow
+    if torch.isneginf(value).any() and torch.isfinite(top).all():
         raise Fail("`log_softmax` returns -inf when one logit is far below the row's largest: that is "
                    "log(softmax(x)), whose tiny probabilities round to 0 before the log. Compute it in log space: "
                    "x - max - log(sum(exp(x - max)))")

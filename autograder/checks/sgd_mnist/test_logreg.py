@@ -8,8 +8,8 @@ import torch
 
 import solutions
 from autograder.checks.sgd_mnist._support import (TOL_SUM, ask_method, borrowed, check_meta, check_result_tensor,
-                                                  expect_close)
-from autograder.judge.feedback import Fail
+                                                  expect_close, explain)
+from autograder.judge.feedback import Fail, StudentError
 from autograder.judge.specs import StudentModule
 
 NAME = "LogReg"
@@ -49,8 +49,15 @@ def _variants(state, x):
 
 
 def _forward(jail, state, x, device, **kw):
-    return ask_method(jail, StudentModule(NAME, state=state), "forward", x, name=NAME, device=device,
-                      patch=GOOD_PARTS, **kw)
+    try:
+        return jail.call_method(StudentModule(NAME, state=state), "forward", x, device=device, patch=GOOD_PARTS,
+                                **kw)
+    except StudentError as err:
+        msg = err.message or ""
+        if x.dim() > 2 and ("cannot be multiplied" in msg or "size mismatch" in msg or "must match the size" in msg):
+            raise Fail(f"`LogReg.forward` fails on a batch of shape {tuple(x.shape)}: flatten each image to 784 "
+                       f"values first, `x.reshape(len(x), -1)`") from None
+        raise Fail(explain(err, NAME)) from None
 
 
 @pytest.mark.points(2)
@@ -59,8 +66,8 @@ def test_parameters(jail):
     info = r.obj_info or {}
     for pname, shape in [("l1_w", [784, 10]), ("l1_b", [10])]:
         if pname not in info:
-            raise Fail(f"`LogReg()` has no parameter `{pname}`: the contract names them `l1_w` (784, 10) and "
-                       f"`l1_b` (10,)")
+            raise Fail(f"`LogReg()` has no parameter `{pname}`: make it an `nn.Parameter` attribute named "
+                       f"`{pname}` (the contract's names: `l1_w` (784, 10) and `l1_b` (10,))")
         got = info[pname]
         if not got.get("parameter"):
             raise Fail(f"`{pname}` is a plain tensor, not an `nn.Parameter`: the optimizer will never see it")

@@ -72,7 +72,7 @@ def test_contract(jail, gen):
 
 @pytest.mark.points(4)
 def test_rules(jail, gen, source):
-    """No built-in matrix product and no Python loop: the point of the exercise is broadcasting + a sum."""
+    # no built-in matrix product and no Python loop: the point of the exercise is broadcasting + a sum
     a, b = logits(gen, 4, 3), logits(gen, 3, 2)
     r = ask(jail.call, NAME, a, b, device="cpu", trace=True)     # works at all: a stub earns nothing here
     expect_close(check_result_tensor(r.value, name=NAME, device="cpu"), solutions.matmul(a.double(), b.double()),
