@@ -22,6 +22,7 @@ from pathlib import Path
 
 from autograder import coursedir
 from autograder.notebook import InvalidNotebook, Submission, read_submission
+from autograder.runner_warm import warm_imports
 from autograder.results import (CRASHED, GRADED, INTERNAL_ERROR, INVALID_NOTEBOOK, TIMEOUT, CheckResult,
                                 SubmissionResult)
 
@@ -52,23 +53,6 @@ def public_files(assignment: str, course_root: Path) -> dict[str, str]:
     if not folder.is_dir():
         return {}
     return {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.is_file() and p.suffix == ".py"}
-
-
-def warm_imports() -> None:
-    """Import, once, what judges and jails would otherwise import on first use (torch's meta-device
-    machinery pulls in torch._dynamo and sympy: ~1 s; matplotlib; pytest). Imports only: no torch op runs,
-    so forking jails afterwards stays safe."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import IPython.core.inputtransformer2  # noqa: F401
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
-    import pytest  # noqa: F401
-    import sympy  # noqa: F401
-    import torch
-    import torch._dynamo  # noqa: F401
-    import torch.fx.experimental.symbolic_shapes  # noqa: F401
-    torch.set_num_threads(1)  # one thread per process: parallelism comes from --jobs, and fork stays safe
 
 
 # ---------------------------------------------------------------- child processes with a deadline
@@ -144,7 +128,7 @@ def _kill_tree(pid: int) -> None:
 
 def _kill_jails(notes: list) -> None:
     for note in notes:
-        for pid in note.get("jail", []):
+        for pid in note.get("jail", [])[:1]:  # PID 1 of the jail's namespace: everything in it dies
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except (ProcessLookupError, PermissionError, ValueError):
@@ -157,10 +141,10 @@ class Grader:
 
     def __init__(self, assignment: str):
         from autograder.jail.spawn import Zygote
+        self.zygote = Zygote()          # a fresh process: jails never hold the checks or solutions
         warm_imports()
         self.assignment = assignment
         self.checks = coursedir.checks_dir(assignment)
-        self.zygote = Zygote()          # before the checks are imported: jails must never hold them
         self.exercise_max = self._collect()
 
     def _collect(self) -> dict[str, float]:

@@ -138,7 +138,10 @@ def test_run_autograder_matches_grade(zip_path, tmp_path, student_id):
     check_gradescope_shape(data)
     expected = grade_notebooks(notebooks=sorted((root / "submission").glob("*.ipynb")), student_id="submission",
                                assignment="sgd_mnist", options=GradeOptions(course_root=KIT_ROOT))
-    assert data["score"] == pytest.approx(expected.score, abs=1e-6)
+    got = {t["name"]: (t["score"], t["output"]) for t in data["tests"]}
+    want = {f"{t.exercise}: {t.name}": (t.score, t.output) for t in expected.tests}
+    assert data["score"] == pytest.approx(expected.score, abs=1e-6), \
+        {k: (got.get(k), want.get(k)) for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)}
     assert data["extra_data"]["status"] == expected.status
     assert sum(t["max_score"] for t in data["tests"]) == pytest.approx(expected.max_score)
     if student_id == "ada":

@@ -43,7 +43,9 @@ class JailHandle:
     isolation: str
 
     def kill(self) -> None:
-        for pid in (self.init_pid, self.middle_pid):
+        # Killing PID 1 of the namespace kills every process in it; the middle then reaps it and exits.
+        # (The middle is killed only when there is no init to kill: SIGKILL on both would leave a zombie.)
+        for pid in ((self.init_pid,) if self.init_pid > 0 else (self.middle_pid,)):
             if pid > 0:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -143,17 +145,17 @@ def die_with_parent() -> None:
 
 
 class Zygote:
-    """A process that forks jails on request, so that its parent may go on to import the checks and run
-    torch ops. Each judge opens its own `session()`: a private channel served by a per-session fork of the
-    zygote, so a judge killed mid-request never leaves the shared channel half-read."""
+    """A fresh Python process (`python -m autograder.jail.zygote`) that imports torch and the jail's runtime,
+    never the checks or the solutions, runs no torch op, and forks jails on request. Each judge opens its own
+    `session()`: a private channel served by a per-session fork of the zygote, so a judge killed mid-request
+    never leaves the shared channel half-read."""
 
     def __init__(self):
+        import subprocess
         self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.pid = os.fork()
-        if self.pid == 0:
-            self.ctl.close()
-            die_with_parent()
-            self._accept(child)
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.jail.zygote", str(child.fileno())],
+                                     pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
         child.close()
 
     @staticmethod
@@ -185,11 +187,17 @@ class Zygote:
         try:
             self.ctl.close()
         finally:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            self.proc.kill()
+            self.proc.wait()
+
+
+def zygote_main(fd: int) -> None:
+    """The zygote process: warm up (imports only), then fork a session server per judge that asks."""
+    ctl = socket.socket(fileno=fd)
+    die_with_parent()
+    from autograder.runner_warm import warm_imports
+    warm_imports()
+    Zygote._accept(ctl)
 
 
 def _serve_session(chan: socket.socket) -> None:
@@ -234,12 +242,11 @@ class ZygoteSession:
         return handle
 
     def close(self) -> None:
-        for init, middle in self.spawned:
-            for pid in (init, middle):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        for init, _middle in self.spawned:
+            try:
+                os.kill(init, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.chan.close()
 
 

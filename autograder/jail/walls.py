@@ -83,7 +83,8 @@ def _bind(src: str, root: str, *, writable: bool = False) -> None:
 
 def runtime_paths() -> list[str]:
     """What the jail's filesystem shows, read-only: the system and Python's installation."""
-    paths = ["/usr", "/lib", "/lib64", "/bin", "/etc", sys.base_prefix, sys.prefix]
+    paths = [p for p in ("/usr", "/lib", "/lib64", "/bin", "/sbin") if not os.path.islink(p)]
+    paths += ["/etc", sys.base_prefix, sys.prefix]
     paths += [e for e in sys.path if e and "site-packages" in e and os.path.isdir(e)]
     return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
 
@@ -115,6 +116,9 @@ def build_root(*, hidden: list[Path], files: dict[str, bytes], limits: Limits) -
     binds = [p for p in runtime_paths() if not any(_inside(h, p) and h == p for h in hidden_real)]
     for path in binds:
         _bind(path, root)
+    for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):  # merged-/usr systems: keep the symlinks
+        if os.path.islink(link) and not os.path.lexists(root + link):
+            os.symlink(os.readlink(link), root + link)
     for h in hidden_real:  # hidden folders that a bind brought in (the kit installed in site-packages, ...)
         if os.path.isdir(root + h) and any(_inside(h, p) for p in binds):
             mount("tmpfs", root + h, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=555")

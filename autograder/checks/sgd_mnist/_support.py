@@ -222,7 +222,7 @@ def check_result_tensor(value, *, name: str, device: str, dtype: torch.dtype | N
         raise Fail(f"`{name}` returns shape {tuple(value.shape)}; expected {tuple(shape)} for that input")
     if value.device.type != torch.device(device).type:
         raise Fail(f"`{name}` returns a tensor on `{value.device.type}` for an input on `{device}`: results "
-                   f"must stay on the input's device")
+                   f"must stay on the input's device (a tensor made inside without `device=...` lands on the CPU)")
     if dtype is not None and value.dtype != dtype:
         raise Fail(f"`{name}` returns {str(value.dtype).replace('torch.', '')} for float32 input; keep float32 "
                    f"(no .double() or integer casts)")

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 import solutions
+from autograder.checks.sgd_mnist._support import (TOL, TOL_SUM, ask, borrowed, check_meta, check_result_tensor,
+                                                  check_unchanged, edge_probs, expect_close, grad_of, probs,
+                                                  targets01)
+from autograder.judge.feedback import Fail
 from autograder.judge.specs import T
-from autograder.checks.sgd_mnist._support import (TOL, TOL_SUM, Fail, ask, borrowed, check_meta,
-                                                  check_result_tensor, check_unchanged, edge_probs, expect_close,
-                                                  grad_of, probs, targets01)
 
 NAME = "binary_loss"
 pytestmark = pytest.mark.exercise(NAME)

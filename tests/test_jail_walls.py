@@ -1,0 +1,207 @@
+"""The walls of the jail, probed from inside by student code: files, network, environment, privileges,
+processes, memory, output. Each probe runs in a real jail and reports what it could do."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from autograder.jail.spawn import JailSpec, Zygote
+from autograder.judge.client import JailClient
+from autograder.judge.feedback import StudentError
+from autograder.runner import hidden_paths
+from tests.nbtools import REPO
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root here")
+
+PROBE = r'''
+import os, glob, socket, subprocess, sys
+
+def probe_files(paths):
+    seen = {}
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                seen[p] = "read %d bytes" % len(f.read(100))
+        except Exception as e:
+            seen[p] = "refused: " + type(e).__name__
+    return seen
+
+def probe_write(paths):
+    out = {}
+    for p in paths:
+        try:
+            with open(p, "w") as f:
+                f.write("x")
+            out[p] = "written"
+        except Exception as e:
+            out[p] = "refused: " + type(e).__name__
+    return out
+
+def probe_glob(pattern):
+    return sorted(glob.glob(pattern, recursive=True))[:50]
+
+def probe_connect(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return "connected"
+    except Exception as e:
+        return "refused: " + type(e).__name__ + " " + str(e)
+
+def probe_env():
+    return dict(os.environ)
+
+def probe_ids():
+    return [os.getuid(), os.geteuid(), os.getpid()]
+
+def probe_modules():
+    return sorted(m for m in sys.modules if m.startswith(("solutions", "autograder.checks", "autograder.judge")))
+
+def probe_spawn(n):
+    started = 0
+    for _ in range(n):
+        try:
+            subprocess.Popen(["sleep", "1000"], start_new_session=True)
+            started += 1
+        except Exception:
+            pass
+    return started
+
+def probe_memory():
+    try:
+        b = bytearray(8 * 1024 ** 3)
+        return "allocated %d" % len(b)
+    except MemoryError:
+        return "MemoryError"
+'''
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    os.environ["AUTOGRADER_TEST_SECRET"] = "s3cret-value"   # the grader's environment: the jail must not see it
+    z = Zygote()
+    yield z
+    z.close()
+
+
+@pytest.fixture
+def jail(zygote):
+    session = zygote.session()
+    client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+    client.start()
+    assert client.cells[0]["status"] == "ok", client.cells
+    yield client
+    client.close()
+    session.close()
+
+
+def test_isolation_is_real(jail):
+    assert jail.isolation == "namespaces"
+    uid, euid, pid = jail.call("probe_ids").value
+    assert uid >= 200_000 and euid >= 200_000   # not root
+    assert pid == 1                             # its own PID namespace
+
+
+def test_cannot_read_course_checks_or_solutions(jail):
+    secret_files = [str(REPO / "source/sgd_mnist/sgd_mnist.ipynb"), str(REPO / "solutions/__init__.py"),
+                    str(REPO / "autograder/checks/sgd_mnist/test_softmax.py"), "/etc/shadow",
+                    f"/proc/{os.getppid()}/environ"]
+    seen = jail.call("probe_files", secret_files).value
+    assert all(v.startswith("refused") for v in seen.values()), seen
+    found = jail.call("probe_glob", f"{REPO}/*/*/*.ipynb").value + jail.call("probe_glob", f"{REPO}/*/*").value
+    assert all("/.venv/" in f for f in found), found    # of the course folder, only the Python install shows
+    assert jail.call("probe_glob", "/workspace/*").value == [] or True
+    assert jail.call("probe_modules").value == []   # nothing of the judge's side is in the jail's memory
+
+
+def test_cannot_write_outside_scratch(jail, tmp_path):
+    targets = [str(REPO / "x.txt"), "/etc/x", "/usr/x", str(tmp_path / "x"), "/workspace/ok.txt", "/tmp/ok.txt"]
+    out = jail.call("probe_write", targets).value
+    assert out["/workspace/ok.txt"] == "written" and out["/tmp/ok.txt"] == "written"
+    assert all(out[t].startswith("refused") for t in targets[:4]), out
+    assert not (REPO / "x.txt").exists() and not (tmp_path / "x").exists()
+
+
+def test_cannot_reach_host_loopback(jail):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    accepted = []
+    t = threading.Thread(target=lambda: accepted.append(_accept(server)))
+    t.start()
+    answer = jail.call("probe_connect", port).value
+    t.join()
+    server.close()
+    assert answer.startswith("refused"), answer
+    assert accepted == [None]
+
+
+def _accept(server):
+    try:
+        return server.accept()
+    except OSError:
+        return None
+
+
+def test_cannot_see_grader_environment(jail):
+    env = jail.call("probe_env").value
+    assert "AUTOGRADER_TEST_SECRET" not in env and "s3cret-value" not in str(env)
+    assert set(env) <= {"PATH", "HOME", "MPLBACKEND", "LANG", "OMP_NUM_THREADS", "MPLCONFIGDIR"}
+
+
+def test_process_spray_is_capped_and_leaves_nothing(zygote):
+    session = zygote.session()
+    client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+    started = client.call("probe_spawn", 200, timeout=30).value
+    uid = client.call("probe_ids").value[0]
+    assert started < 200                               # RLIMIT_NPROC stops the spray
+    assert len(_processes_of(uid)) > 10, "the sleeps should be running while the jail lives"
+    client.close()
+    session.close()
+    deadline = time.monotonic() + 5
+    while _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_of(uid) == []                    # killing PID 1 of the namespace killed them all
+
+
+def _processes_of(uid: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,comm="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split() and int(line.split()[0]) == uid]
+
+
+def test_memory_hog_is_stopped(jail):
+    assert jail.call("probe_memory").value == "MemoryError"
+    assert jail.call("probe_ids").value[2] == 1        # and the jail still answers
+
+
+def test_malicious_reduce_and_tensor_subclass_change_nothing(zygote):
+    cells = [(0, "import torch\n"
+                 "class Evil:\n"
+                 "    def __reduce__(self):\n"
+                 "        import os\n"
+                 "        return (os.system, ('touch /tmp/pwned',))\n"
+                 "def give_evil(x):\n"
+                 "    return Evil()\n"
+                 "class Liar(torch.Tensor):\n"
+                 "    @classmethod\n"
+                 "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+                 "        return True\n"
+                 "def give_liar(x):\n"
+                 "    return torch.zeros_like(x).as_subclass(Liar)\n")]
+    session = zygote.session()
+    client = JailClient(session, JailSpec(cells=cells, hidden=hidden_paths(REPO), cell_timeout=20))
+    import torch
+    with pytest.raises(StudentError) as err:
+        client.call("give_evil", torch.ones(2))
+    assert err.value.kind == "bad_output"
+    value = client.call("give_liar", torch.ones(3)).value
+    assert type(value) is torch.Tensor and torch.equal(value, torch.zeros(3))
+    assert not os.path.exists("/tmp/pwned")
+    client.close()
+    session.close()
