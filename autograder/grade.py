@@ -54,7 +54,7 @@ def _grade_one(student_id: str, notebooks: list[Path], assignment: str, options:
     if not notebooks:
         return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=MISSING,
                                            message="no notebook found in this submission",
-                                           exercise_max=exercise_max(assignment),
+                                           exercise_max=exercise_max(assignment, options.exercises),
                                            notebook_sha256=content_hash([]))
     result = grade_notebooks(notebooks=notebooks, student_id=student_id, assignment=assignment, options=options)
     result.notebook_sha256 = content_hash(notebooks)
@@ -116,7 +116,7 @@ def _grade_parallel(todo, assignment, options, jobs, done) -> None:
         for sid in sorted(pending):
             done(SubmissionResult.from_error(student_id=sid, assignment=assignment, status=INTERNAL_ERROR,
                                              message=f"a grading worker died: {exc}",
-                                             exercise_max=exercise_max(assignment)))
+                                             exercise_max=exercise_max(assignment, options.exercises)))
 
 
 def _nbgrader_outputs(results, *, course_root: Path, assignment: str, enabled: bool) -> None:

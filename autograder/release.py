@@ -33,14 +33,18 @@ class ReleaseError(RuntimeError):
 
 
 def release(*, assignment: str = "sgd_mnist", course_root: Path = Path(".")) -> list[Path]:
-    """Regenerate `release/<assignment>/` from `source/<assignment>/`; return the files written, sorted."""
+    """Regenerate `release/<assignment>/` from `source/<assignment>/`; return the files written, sorted.
+
+    nbgrader runs in a scratch copy of the course (source folder and nbgrader_config.py), so a failure
+    leaves the current release untouched; files deleted from source/ disappear from release/ too.
+    """
     course = CourseDir(Path(course_root).resolve())
-    if not course.source(assignment).is_dir():
-        raise ReleaseError(f"no such assignment: {course.source(assignment)} does not exist")
-    out_dir = course.release(assignment)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)  # files deleted from source/ must disappear from release/ too
-    _run_nbgrader(assignment=assignment, root=course.root)
+    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+        fresh = generate_release(assignment=assignment, course=course, scratch=Path(tmp))
+        out_dir = course.release(assignment)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        shutil.copytree(fresh, out_dir)
     return normalize_release(folder=out_dir)
 
 
@@ -48,15 +52,22 @@ def check_release_in_sync(*, assignment: str = "sgd_mnist", course_root: Path = 
     """Differences between the committed `release/<assignment>/` and a fresh release; [] when in sync."""
     course = CourseDir(Path(course_root).resolve())
     with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
-        scratch = CourseDir(Path(tmp))
-        shutil.copytree(course.source(assignment), scratch.source(assignment),
-                        ignore=shutil.ignore_patterns(*JUNK))
-        config = course.root / NBGRADER_CONFIG
-        if config.is_file():
-            shutil.copy2(config, scratch.root / NBGRADER_CONFIG)
-        release(assignment=assignment, course_root=scratch.root)
-        return compare_folders(expected=scratch.release(assignment), actual=course.release(assignment),
-                               label=f"{RELEASE}/{assignment}")
+        fresh = generate_release(assignment=assignment, course=course, scratch=Path(tmp))
+        return compare_folders(expected=fresh, actual=course.release(assignment), label=f"{RELEASE}/{assignment}")
+
+
+def generate_release(*, assignment: str, course: CourseDir, scratch: Path) -> Path:
+    """Run nbgrader on a copy of `course`'s source folder inside `scratch`; return the normalised release."""
+    if not course.source(assignment).is_dir():
+        raise ReleaseError(f"no such assignment: {course.source(assignment)} does not exist")
+    work = CourseDir(scratch)
+    shutil.copytree(course.source(assignment), work.source(assignment), ignore=shutil.ignore_patterns(*JUNK))
+    config = course.root / NBGRADER_CONFIG
+    if config.is_file():
+        shutil.copy2(config, work.root / NBGRADER_CONFIG)
+    _run_nbgrader(assignment=assignment, root=work.root)
+    normalize_release(folder=work.release(assignment))
+    return work.release(assignment)
 
 
 def compare_folders(*, expected: Path, actual: Path, label: str) -> list[str]:

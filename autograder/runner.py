@@ -200,9 +200,14 @@ def grader_for(assignment: str) -> Grader:
     return _GRADERS[assignment]
 
 
-def exercise_max(assignment: str) -> dict[str, float]:
-    """Points per exercise. Collected in a child, so that the calling process never imports the checks
-    (it may go on to fork grading workers, whose zygotes must not hold them)."""
+def exercise_max(assignment: str, exercises: tuple[str, ...] = ()) -> dict[str, float]:
+    """Points per exercise (only `exercises`, when given). Collected in a child when this process has no
+    grader, so that a parent forking grading workers never imports the checks itself."""
+    maxes = _exercise_max(assignment)
+    return {k: v for k, v in maxes.items() if not exercises or k in exercises}
+
+
+def _exercise_max(assignment: str) -> dict[str, float]:
     if assignment in _GRADERS:
         return dict(_GRADERS[assignment].exercise_max)
     if assignment not in _MAX_CACHE:
@@ -232,9 +237,7 @@ def grade_notebooks(*, notebooks: list[Path], student_id: str, assignment: str,
     The first call in a process starts its `Grader` (from then on, this process holds the checks)."""
     started = time.monotonic()
     grader = grader_for(assignment)
-    maxes = dict(grader.exercise_max)
-    if options.exercises:
-        maxes = {k: v for k, v in maxes.items() if k in options.exercises}
+    maxes = exercise_max(assignment, options.exercises)
 
     def failed(status: str, message: str, sha: str = "") -> SubmissionResult:
         return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=status,

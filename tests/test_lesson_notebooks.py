@@ -233,3 +233,28 @@ def test_notebooks_are_valid_nbgrader_v3_with_unique_ids(where):
     if where == "release":
         raw = json.loads((COURSE.release(ASSIGNMENT) / NOTEBOOK).read_text())
         assert "version" not in raw["metadata"].get("language_info", {}), "no machine-specific metadata"
+
+
+# -- the release stage's own pieces ------------------------------------------------------------------------
+
+
+def test_canonical_notebook_json_drops_machine_metadata_and_is_stable():
+    from autograder.release import canonical_notebook_json
+
+    nb = {"cells": [{"cell_type": "code", "metadata": {"execution": {"iopub.status.busy": "2026"}}, "source": "x",
+                     "outputs": [], "execution_count": None}],
+          "metadata": {"language_info": {"name": "python", "version": "3.11.7"}, "widgets": {"state": {}},
+                       "kernelspec": {"name": "python3"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    text = canonical_notebook_json(nb)
+    assert '"version"' not in text and "widgets" not in text and "iopub" not in text
+    assert text.endswith("}\n") and canonical_notebook_json(json.loads(text)) == text
+    assert nb["metadata"]["language_info"]["version"] == "3.11.7", "the transform must not modify its input"
+
+
+def test_release_of_an_unknown_assignment_fails_clearly_and_leaves_nothing(tmp_path):
+    from autograder.release import ReleaseError, release
+
+    with pytest.raises(ReleaseError, match="no such assignment"):
+        release(assignment="no_such_thing", course_root=tmp_path)
+    assert not any(tmp_path.iterdir())

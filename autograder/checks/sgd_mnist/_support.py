@@ -91,6 +91,9 @@ _DEVICE_MIX = ("is not on the expected device", "Expected all tensors to be on t
 _NO_GPU = ("Torch not compiled with CUDA", "no NVIDIA driver", "CUDA driver", "No CUDA GPUs")
 
 
+KEEPDIM_EXERCISES = {"softmax", "log_softmax"}     # where a missing keepdim=True is the usual shape error
+
+
 def mixes_devices(err: StudentError) -> bool:
     return any(s in (err.message or "") for s in _DEVICE_MIX)
 
@@ -121,9 +124,10 @@ def explain(err: StudentError, name: str) -> str:
     if "numpy" in msg.lower():
         return (f"`{name}` leaves PyTorch for NumPy; autograd and the GPU cannot follow. Use torch functions "
                 f"(torch.log, torch.exp, ...)")
-    if "must match the size of tensor" in msg:
-        return (f"`{name}` combines tensors whose shapes do not broadcast ({err.exc_type}: {msg}). When you divide "
-                f"or subtract a sum/max taken over one dimension, keep that dimension: `keepdim=True`")
+    if "must match the size of tensor" in msg or "Attempting to broadcast" in msg:
+        advice = (" When you divide or subtract a sum/max taken over one dimension, keep that dimension: "
+                  "`keepdim=True`" if name in KEEPDIM_EXERCISES else "")
+        return f"`{name}` combines tensors whose shapes do not broadcast ({err.exc_type}: {msg}).{advice}"
     if "leaf Variable that requires grad" in msg:
         return (f"`{name}` updates a parameter in place while autograd is recording: wrap the update in "
                 f"`with torch.no_grad():`")

@@ -54,6 +54,9 @@ def _forward(jail, state, x, device, **kw):
                                 **kw)
     except StudentError as err:
         msg = err.message or ""
+        if "loading state_dict" in msg:
+            raise Fail("`LogReg`'s parameters cannot take the weights of a trained model: they must be "
+                       "`nn.Parameter`s named `l1_w` with shape (784, 10) and `l1_b` with shape (10,)") from None
         if x.dim() > 2 and ("cannot be multiplied" in msg or "size mismatch" in msg or "must match the size" in msg):
             raise Fail(f"`LogReg.forward` fails on a batch of shape {tuple(x.shape)}: flatten each image to 784 "
                        f"values first, `x.reshape(len(x), -1)`") from None

@@ -1,0 +1,129 @@
+"""Grading a class with `autograder grade`: every submission gets a row, broken ones do not disturb the
+others, runs are reproducible and resumable, and nbgrader's gradebook agrees."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.grade import grade_class
+from autograder.runner import GradeOptions
+from tests.nbtools import REPO, RELEASE_NB, SOURCE_NB, variant
+
+EXERCISES = ("softmax", "log_softmax", "binary_loss")
+OPTS = GradeOptions(course_root=REPO, exercises=EXERCISES, cell_timeout=5.0)
+NASTY_ID = "$(touch pwned) O'Brien; rm -rf ~"
+
+
+def make_class(root: Path) -> Path:
+    subs = root / "submitted"
+    for sid, build in {
+        "alice": lambda p: shutil.copy(SOURCE_NB, p),
+        "bob": lambda p: variant(p, replace={"softmax": "def softmax(x):\n    return x.exp() / x.exp().sum(0)\n"}),
+        "carol": lambda p: shutil.copy(RELEASE_NB, p),
+        "dave": lambda p: p.write_text('{"cells": [{"cell_type": "code", "sour'),
+        "erin": lambda p: p.write_text(""),
+        NASTY_ID: lambda p: shutil.copy(SOURCE_NB, p),
+    }.items():
+        folder = subs / sid / "sgd_mnist"
+        folder.mkdir(parents=True)
+        build(folder / "sgd_mnist.ipynb")
+    (subs / "frank" / "sgd_mnist").mkdir(parents=True)          # submitted nothing
+    return subs
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    subs = make_class(root)
+    results = grade_class(assignment="sgd_mnist", submissions=subs, out=root / "out", jobs=2,
+                          course_root=root, options=OPTS)
+    return root, subs, results
+
+
+def test_every_submission_gets_a_row(graded):
+    root, subs, results = graded
+    by_id = {r.student_id: r for r in results}
+    assert set(by_id) == {"alice", "bob", "carol", "dave", "erin", "frank", NASTY_ID}
+    assert by_id["alice"].status == "graded" and by_id["alice"].score == by_id["alice"].max_score
+    assert by_id[NASTY_ID].status == "graded" and by_id[NASTY_ID].score == by_id[NASTY_ID].max_score
+    assert by_id["bob"].status == "graded" and by_id["bob"].exercise_scores()["softmax"] < 10
+    assert by_id["carol"].status == "graded" and by_id["carol"].score == 0
+    assert by_id["dave"].status == "invalid_notebook" and "truncated" in by_id["dave"].message
+    assert by_id["erin"].status == "invalid_notebook" and "empty" in by_id["erin"].message
+    assert by_id["frank"].status == "missing"
+    rows = list(csv.DictReader((root / "out" / "grades.csv").open()))
+    assert [r["student_id"] for r in rows] == sorted(by_id)
+    assert list(rows[0]) == ["student_id", *sorted(EXERCISES, key=list(by_id["alice"].exercise_max).index),
+                             "total", "max_total", "status"]
+    assert not (root / "pwned").exists() and not Path("pwned").exists()
+    for r in results:
+        folders = [p for p in (root / "out").iterdir() if p.is_dir()]
+        assert any(json.loads((f / "results.json").read_text())["student_id"] == r.student_id for f in folders)
+
+
+def test_broken_neighbours_change_nothing(graded, tmp_path):
+    """alice and bob graded alone get exactly the results they got in the broken class."""
+    root, subs, results = graded
+    alone = tmp_path / "alone"
+    for sid in ("alice", "bob"):
+        shutil.copytree(subs / sid, alone / sid)
+    again = grade_class(assignment="sgd_mnist", submissions=alone, out=tmp_path / "out", jobs=1,
+                        course_root=tmp_path, options=OPTS)
+    before = {r.student_id: r for r in results}
+    for r in again:
+        assert [vars(t) for t in r.tests] == [vars(t) for t in before[r.student_id].tests]
+
+
+def test_grading_twice_gives_identical_grades(graded, tmp_path):
+    root, subs, _ = graded
+    grade_class(assignment="sgd_mnist", submissions=subs, out=tmp_path / "second", jobs=1, force=True,
+                course_root=tmp_path, options=OPTS)
+    assert (tmp_path / "second" / "grades.csv").read_bytes() == (root / "out" / "grades.csv").read_bytes()
+
+
+def test_rerun_reuses_unchanged_results_and_regrades_changed(graded, tmp_path):
+    root, subs, _ = graded
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    shutil.copytree(subs, tmp_path / "subs")
+    variant(tmp_path / "subs" / "carol" / "sgd_mnist" / "sgd_mnist.ipynb")      # carol resubmits the solution
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/results.json")}
+    results = grade_class(assignment="sgd_mnist", submissions=tmp_path / "subs", out=out, jobs=1,
+                          course_root=tmp_path, options=OPTS)
+    changed = [p.parent.name for p, t in before.items() if p.stat().st_mtime_ns != t]
+    assert changed == ["carol"]
+    assert {r.student_id: r for r in results}["carol"].score == 30
+
+
+def test_killed_run_resumes_without_losing_anything(tmp_path):
+    subs = tmp_path / "subs"
+    for i in range(6):
+        (subs / f"s{i}" / "sgd_mnist").mkdir(parents=True)
+        shutil.copy(SOURCE_NB if i % 2 else RELEASE_NB, subs / f"s{i}" / "sgd_mnist" / "sgd_mnist.ipynb")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "autograder.cli", "grade", "sgd_mnist", "--submissions", str(subs),
+           "--out", str(out), "--jobs", "1", "--course-root", str(REPO)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while len(list(out.glob("*/results.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = {p.parent.name for p in out.glob("*/results.json")}
+    assert 2 <= len(first) < 6
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"reusing {len(first)}" in done.stderr
+    regraded = {line.split("'")[1] for line in done.stderr.splitlines() if line.startswith("[")} - first
+    assert regraded == {f"s{i}" for i in range(6)} - first
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) == 6 and all(r["status"] == "graded" for r in rows)
