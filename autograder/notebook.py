@@ -20,6 +20,7 @@ class Submission:
     origin: dict[int, tuple[str, int]] = field(default_factory=dict)  # index -> (notebook name, cell number)
     sha256: str = ""
     notebooks: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
 
 
 def read_cells(path: Path) -> list[str]:
@@ -73,6 +74,7 @@ def read_submission(notebooks: list[Path]) -> Submission:
             sub.cells.append((index, src))
             sub.origin[index] = (path.name, number)
         sub.notebooks.append(path.name)
+        sub.paths.append(path)
     sub.sha256 = digest.hexdigest()
     return sub
 

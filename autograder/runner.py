@@ -47,12 +47,17 @@ def hidden_paths(course_root: Path) -> list[str]:
     return [str(p) for p in paths]
 
 
-def public_files(assignment: str, course_root: Path) -> dict[str, str]:
-    """Python files released with the assignment (e.g. its data loader), copied into the jail's folder."""
+def public_files(assignment: str, course_root: Path, notebooks: list[Path] = ()) -> dict[str, str]:
+    """Python files released with the assignment (e.g. its data loader), copied into the jail's folder, as
+    they sit next to the notebook in Jupyter. From release/ when grading in the course directory, else from
+    beside the notebook (a self-learner's copy). Never more than 1 MiB each."""
     folder = coursedir.CourseDir(Path(course_root)).release(assignment)
+    if not folder.is_dir() and notebooks:
+        folder = Path(notebooks[0]).resolve().parent
     if not folder.is_dir():
         return {}
-    return {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.is_file() and p.suffix == ".py"}
+    return {p.name: p.read_text(errors="replace") for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix == ".py" and p.stat().st_size <= 1 << 20}
 
 
 # ---------------------------------------------------------------- child processes with a deadline
@@ -177,7 +182,7 @@ class Grader:
         source = StudentSource(sub.cells)
         cells = (select_cells(sub.cells, source) if options.select_cells
                  else [(i, source.code(i)) for i, _ in sub.cells])  # translated here, once
-        spec = JailSpec(cells=cells, files=public_files(self.assignment, options.course_root),
+        spec = JailSpec(cells=cells, files=public_files(self.assignment, options.course_root, sub.paths),
                         hidden=hidden_paths(options.course_root), cell_timeout=options.cell_timeout)
         jail = JailClient(session, spec)
         plugin = JudgePlugin(jail=jail, source=source, student_key=f"{self.assignment}\0{student_id}",

@@ -30,6 +30,13 @@ TORCH_FNS = {"nll_loss": F.nll_loss, "cross_entropy": F.cross_entropy}
 TRACE_CAP = 2_000
 
 
+_ABSENT = object()
+
+
+class _Missing(NameError):
+    """A name the judge asked for that the notebook does not define."""
+
+
 class RequestError(Exception):
     """A request the jail cannot serve (bad spec): reported to the judge as a protocol error."""
 
@@ -95,7 +102,7 @@ class _Builder:
         if kind == "student_module":
             cls = self.ns.get(node["name"])
             if cls is None:
-                raise NameError(f"name '{node['name']}' is not defined")
+                raise _Missing(f"name '{node['name']}' is not defined")
             module = cls()
             return self._place(module, node.get("state"))
         if kind == "torch_model":
@@ -224,10 +231,13 @@ class Server:
                 target = builder.value(req["target"], args) if req.get("target") else None
                 fn = self._resolve(req, target)
                 for name, stand_in in req.get("patch", {}).items():
-                    patched[name] = self.ns.get(name)
+                    patched[name] = self.ns.get(name, _ABSENT)
                     self.ns[name] = STAND_INS[stand_in]
                 if req.get("seed") is not None:
                     torch.manual_seed(int(req["seed"]))
+                if device.startswith("cuda"):  # the checks' tolerances assume full float32, whatever the notebook set
+                    torch.backends.cuda.matmul.allow_tf32 = False
+                    torch.backends.cudnn.allow_tf32 = False
                 with (trace or contextlib.nullcontext()):
                     value = fn(*args, **kwargs) if fn is not None else None
                 grad_error = self._backward(req, value, builder) if req.get("backward") else ""
@@ -236,13 +246,17 @@ class Server:
         except RequestError as exc:
             return {"ok": False, "error": {"kind": "protocol", "message": str(exc)}}, []
         except BaseException as exc:  # noqa: BLE001 - the student's exception, whatever it is
-            kind = "missing" if isinstance(exc, NameError) and fn_missing(req, self.ns) else "exception"
+            kind = "missing" if isinstance(exc, _Missing) or (isinstance(exc, NameError)
+                                                                and fn_missing(req, self.ns)) else "exception"
             return {"ok": False, "error": {"kind": kind, "type": type(exc).__name__,
                                            "message": _safe_str(exc), "traceback": student_traceback(exc)}}, []
         finally:
             sys.stdout, sys.stderr = old_streams
             for name, old in patched.items():
-                self.ns[name] = old
+                if old is _ABSENT:
+                    self.ns.pop(name, None)
+                else:
+                    self.ns[name] = old
         return self._reply(value, args, target, grad_error, trace, out)
 
     def _resolve(self, req, target):

@@ -56,6 +56,8 @@ class JudgePlugin:
                 raise pytest.UsageError(f"check {item.nodeid} lacks an exercise or points marker")
             if self.only is None or ex.args[0] in self.only:
                 kept.append(item)
+        order = _exercise_order(kept)
+        kept.sort(key=lambda i: order.get(i.get_closest_marker("exercise").args[0], len(order)))  # stable
         items[:] = kept
         self.items = kept
         counts = Counter(_function_key(i) for i in kept)
@@ -122,6 +124,18 @@ class JudgePlugin:
 
 
 _SHARE = pytest.StashKey[float]()
+
+
+def _exercise_order(items) -> dict[str, int]:
+    """The checks package may define EXERCISES (report order); otherwise collection order."""
+    import importlib
+    for item in items:
+        package = getattr(item.module, "__package__", None)
+        if package:
+            names = getattr(importlib.import_module(package), "EXERCISES", None)
+            if names:
+                return {name: i for i, name in enumerate(names)}
+    return {}
 
 
 def _function_key(item) -> tuple:
