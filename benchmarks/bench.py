@@ -1,0 +1,440 @@
+#!/usr/bin/env python
+"""Speed and memory of the kit, side by side with real nbgrader, in one run (`make bench`).
+
+1. builds a class of N compact `sgd_mnist` submissions (see classbuild.py): identical files for both graders,
+   nbgrader notebooks with the imports cell, the ten exercise cells (solutions, classic mistakes, untouched
+   stubs) and four visible nbgrader test cells;
+2. grades it with `autograder grade --jobs 1`, `autograder grade --jobs <cores>` and real
+   `nbgrader autograde` (serial, one kernel per notebook), timing each command's wall clock and polling
+   the process tree's memory every 50 ms;
+3. times `autograder check NOTEBOOK` against a bare `python -c "import torch"` (interleaved runs, medians;
+   by default `check` goes through the warm check server, whose first start is reported apart; with
+   AUTOGRADER_NO_SERVER=1 it grades in-process);
+4. grades 200 submissions one after another in one process (`grade_notebooks` in a loop) and records the
+   worker's RSS (and its zygote's) after each: it must stay flat;
+5. prints a table and the acceptance lines, and writes every figure to a JSON file (--out).
+
+Usage:  python benchmarks/bench.py [--n 40] [--jobs CORES] [--quick] [--out FILE.json] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import classbuild  # noqa: E402
+from procwatch import TreeWatch, rss_of  # noqa: E402
+
+ASSIGNMENT = classbuild.ASSIGNMENT
+BIN = Path(sys.executable).parent
+
+
+def autograder_cmd() -> list[str]:
+    script = BIN / "autograder"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.cli"]
+
+
+def say(*args) -> None:
+    print(*args, flush=True)
+
+
+def run_watched(cmd: list[str], *, cwd: Path, env: dict | None = None, log: Path) -> dict:
+    """Run a command, time its wall clock, poll its process tree's memory."""
+    with open(log, "w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        with TreeWatch(proc.pid) as watch:
+            rc = proc.wait()
+        wall = time.perf_counter() - start
+    return {"cmd": " ".join(cmd), "rc": rc, "wall_s": round(wall, 3), "memory": watch.summary(), "log": str(log)}
+
+
+# ---------------------------------------------------------------- grading runs
+def grade_autograder(bc: classbuild.BenchClass, jobs: int, work: Path) -> dict:
+    course = bc.autograder_course
+    for leftover in ("gradebook.db", "feedback"):  # every run starts from the same state
+        path = course / leftover
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    out = work / f"graded-jobs{jobs}"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = autograder_cmd() + ["grade", ASSIGNMENT, "--submissions", str(bc.submitted), "--out", str(out),
+                              "--jobs", str(jobs), "--force", "--course-root", str(course)]
+    res = run_watched(cmd, cwd=course, log=work / f"autograder-jobs{jobs}.log")
+    rows = list(csv.DictReader(open(out / "grades.csv"))) if (out / "grades.csv").is_file() else []
+    seconds = []
+    for sid in bc.students:
+        path = out / sid / "results.json"
+        if path.is_file():
+            seconds.append(json.loads(path.read_text()).get("seconds", 0.0) or 0.0)
+    res.update(jobs=jobs, out=str(out), graded=sum(r["status"] == "graded" for r in rows), rows=len(rows),
+               scores={r["student_id"]: {k: float(v) for k, v in r.items()
+                                         if k not in ("student_id", "status") and v not in ("", None)}
+                       for r in rows},
+               median_submission_s=round(statistics.median(seconds), 3) if seconds else None,
+               sum_submission_s=round(sum(seconds), 3))
+    return res
+
+
+def grade_nbgrader(bc: classbuild.BenchClass, work: Path, exclude: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"]
+    if exclude:  # grade only the first K
+        cmd.append(f"--CourseDirectory.student_id_exclude={','.join(exclude)}")
+    res = run_watched(cmd, cwd=bc.nbgrader_course, env=classbuild.nbgrader_env(), log=work / "nbgrader.log")
+    done = sorted(bc.nbgrader_course.glob(f"autograded/*/{ASSIGNMENT}/{classbuild.NOTEBOOK}"))
+    res.update(graded=len(done))
+    return res
+
+
+def nbgrader_scores(bc: classbuild.BenchClass) -> dict[str, dict[str, float]]:
+    """student -> {exercise: points of its visible test cell} from nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+    out: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{bc.nbgrader_course / 'gradebook.db'}") as gb:
+        for sid in bc.students:
+            out[sid] = {}
+            for ex in classbuild.TESTS:
+                try:
+                    out[sid][ex] = float(gb.find_grade(f"test_{ex}", "sgd_mnist", ASSIGNMENT, sid).score)
+                except Exception:  # noqa: BLE001 - not graded
+                    pass
+    return out
+
+
+def agreement(bc, ours: dict, theirs: dict) -> dict:
+    """On the exercises nbgrader's visible tests cover: do both graders agree on full marks or not?"""
+    agree = total = 0
+    disagree = []
+    for sid in bc.students:
+        for ex in classbuild.TESTS:
+            if ex in theirs.get(sid, {}) and ex in ours.get(sid, {}):
+                total += 1
+                a = ours[sid][ex] >= classbuild.TEST_POINTS
+                b = theirs[sid][ex] >= classbuild.TEST_POINTS
+                agree += a == b
+                if a != b:
+                    disagree.append(f"{sid}/{ex}: ours {ours[sid][ex]:g}, nbgrader {theirs[sid][ex]:g}")
+    return {"compared": total, "agree": agree, "disagreements": disagree}
+
+
+# ---------------------------------------------------------------- check vs import torch
+def check_timings(bc: classbuild.BenchClass, work: Path, rounds: int) -> dict:
+    import importlib.util
+    pkg = Path(importlib.util.find_spec("autograder").submodule_search_locations[0])
+    has_server = (pkg / "server.py").is_file()
+    has_no_server = "AUTOGRADER_NO_SERVER" in (pkg / "check.py").read_text()
+    runtime = work / "xdg-runtime"  # a private check server for this benchmark, stopped at the end
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime))
+    env_noserver = dict(env, AUTOGRADER_NO_SERVER="1")
+    compact = bc.notebook(next(iter(bc.students)))  # a reference-solutions student (full marks)
+    full = full_lesson_notebook(bc)
+    cwd = bc.autograder_course
+    commands = {
+        "import torch": ([sys.executable, "-c", "import torch"], env),
+        "check (compact notebook)": (autograder_cmd() + ["check", str(compact)], env),
+        "check (full lesson notebook)": (autograder_cmd() + ["check", str(full)], env),
+    }
+    if has_no_server:
+        commands["check, AUTOGRADER_NO_SERVER=1"] = (autograder_cmd() + ["check", str(compact)], env_noserver)
+
+    def once(name: str) -> tuple[float, int]:
+        cmd, e = commands[name]
+        t = time.perf_counter()
+        rc = subprocess.run(cmd, cwd=cwd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        return time.perf_counter() - t, rc
+
+    first = None
+    if has_server:  # the first check starts the server (cold); later ones find it warm
+        first_s, rc = once("check (compact notebook)")
+        first = {"wall_s": round(first_s, 3), "rc": rc}
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    rcs: dict[str, set] = {k: set() for k in commands}
+    for _ in range(rounds):
+        for name in commands:
+            s, rc = once(name)
+            times[name].append(round(s, 3))
+            rcs[name].add(rc)
+    if has_server:
+        subprocess.run([sys.executable, "-c", f"from autograder.server import stop_server; stop_server({ASSIGNMENT!r})"],
+                       env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    med = {k: round(statistics.median(v), 3) for k, v in times.items()}
+    base = med["import torch"]
+    return {"rounds": rounds, "server": has_server, "first_check_starting_server": first,
+            "runs_s": times, "median_s": med, "exit_codes": {k: sorted(v) for k, v in rcs.items()},
+            "ratio_to_import_torch": {k: round(v / base, 2) for k, v in med.items() if k != "import torch"}}
+
+
+def full_lesson_notebook(bc: classbuild.BenchClass) -> Path:
+    """What a self-learner checks: the whole lesson notebook (data, training, plots) with the solutions,
+    next to its mnist_data.py."""
+    from autograder.demo.build import kit_course, solutions, student_notebooks
+    from autograder.demo.variants import STUDENTS
+    kit = kit_course()
+    release = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(kit.release(ASSIGNMENT).glob("*.ipynb"))}
+    folder = bc.root / "self-learner"
+    folder.mkdir(exist_ok=True)
+    for extra in kit.release(ASSIGNMENT).glob("*.py"):
+        shutil.copy(extra, folder / extra.name)
+    texts = student_notebooks(STUDENTS[0], release, solutions(kit.source(ASSIGNMENT)))
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder / sorted(texts)[0]
+
+
+# ---------------------------------------------------------------- memory over a long class
+def memory_run(bc: classbuild.BenchClass, count: int, work: Path) -> dict:
+    out = work / "memory.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", str(bc.submitted),
+           str(bc.autograder_course), str(count), str(out)]
+    t = time.perf_counter()
+    done = subprocess.run(cmd, cwd=bc.autograder_course, capture_output=True, text=True)
+    if done.returncode != 0 or not out.is_file():
+        return {"error": (done.stdout + done.stderr)[-3000:]}
+    data = json.loads(out.read_text())
+    data["wall_s"] = round(time.perf_counter() - t, 2)
+    return data
+
+
+def _slope(ys: list[float]) -> float:
+    n = len(ys)
+    if n < 2:
+        return 0.0
+    mx, my = (n - 1) / 2, sum(ys) / n
+    return sum((i - mx) * (y - my) for i, y in enumerate(ys)) / sum((i - mx) ** 2 for i in range(n))
+
+
+def memory_worker(submitted: Path, course_root: Path, count: int, out: Path) -> None:
+    """In a fresh process: grade `count` submissions in a row, as one grading worker does, recording RSS."""
+    from autograder.runner import GradeOptions, grade_notebooks, grader_for
+    notebooks = sorted(submitted.glob(f"*/{ASSIGNMENT}/*.ipynb"))
+    options = GradeOptions(course_root=course_root)
+    grader = grader_for(ASSIGNMENT)
+    zygote = grader.zygote.pid
+    worker, zyg, secs, statuses = [], [], [], {}
+    for i in range(count):
+        nb = notebooks[i % len(notebooks)]
+        r = grade_notebooks(notebooks=[nb], student_id=f"m{i:04d}", assignment=ASSIGNMENT, options=options)
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+        secs.append(r.seconds)
+        worker.append(rss_of() / 2**20)
+        zyg.append(rss_of(zygote) / 2**20)
+
+    def stats(series: list[float]) -> dict:
+        warm = series[len(series) // 10:]  # after a warm-up tenth
+        return {"first_mib": round(series[0], 1), "last_mib": round(series[-1], 1), "max_mib": round(max(series), 1),
+                "growth_after_warmup_mib": round(warm[-1] - warm[0], 2),
+                "slope_kib_per_submission": round(_slope(warm) * 1024, 2)}
+    out.write_text(json.dumps({"submissions": count, "statuses": statuses,
+                               "median_submission_s": round(statistics.median(secs), 3),
+                               "worker": stats(worker), "zygote": stats(zyg),
+                               "worker_series_mib": [round(x, 1) for x in worker],
+                               "zygote_series_mib": [round(x, 1) for x in zyg]}, indent=1))
+
+
+# ---------------------------------------------------------------- report
+def machine() -> dict:
+    cpu = ""
+    for line in (Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = 0
+    if Path("/proc/meminfo").is_file():
+        mem = int(Path("/proc/meminfo").read_text().split()[1]) // 2**20
+    versions = {}
+    for mod in ("torch", "nbgrader"):
+        try:
+            from importlib.metadata import version
+            versions[mod] = version(mod)
+        except Exception:  # noqa: BLE001
+            pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "python": platform.python_version(),
+            "platform": platform.platform(), **versions}
+
+
+def loadavg() -> list[float]:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
+def print_report(r: dict) -> None:
+    n, nbn, jobs = r["n"], r["nbgrader"]["n"], r["jobs"]
+    a1, aj, nb = r["autograder_jobs1"], r["autograder_jobsN"], r["nbgrader"]
+    say("")
+    say("=" * 100)
+    m = r["machine"]
+    say(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
+        f"torch {m.get('torch')}, nbgrader {m.get('nbgrader')}")
+    say(f"load average before / after: {r['loadavg_before']} / {r['loadavg_after']}")
+    say(f"class: {n} submissions ({r['class_mix']}); nbgrader graded {nbn} of them")
+    say("")
+    say(f"{'grader':<36} {'subs':>5} {'wall s':>8} {'s/submission':>13} {'nbgrader ÷ this':>16}")
+    say("-" * 82)
+    for label, res, k in ((f"nbgrader autograde (serial)", nb, nbn),
+                          ("autograder grade --jobs 1", a1, n),
+                          (f"autograder grade --jobs {jobs}", aj, n)):
+        ratio = "" if res is nb else f"{r['speed']['ratio_jobs1' if res is a1 else 'ratio_jobsN']:.1f}x"
+        say(f"{label:<36} {k:>5} {res['wall_s']:>8.1f} {res['wall_s'] / k:>13.3f} {ratio:>16}")
+    say(f"jobs speed-up (--jobs 1 -> --jobs {jobs}), throughput: {r['speed']['jobs_speedup']:.2f}x")
+    say(f"inside the kit, one submission (median results.json 'seconds', --jobs 1): {a1['median_submission_s']} s; "
+        f"fixed cost of the --jobs 1 run (wall - sum): {a1['wall_s'] - a1['sum_submission_s']:.1f} s")
+    ag = r.get("agreement")
+    if ag:
+        say(f"nbgrader's visible tests vs our hidden checks, full marks or not: agree on {ag['agree']} of "
+            f"{ag['compared']} (student, exercise) pairs" + (f"; differ: {'; '.join(ag['disagreements'][:8])}"
+                                                             if ag["disagreements"] else ""))
+    say("")
+    c = r["check"]
+    say(f"check vs import torch ({c['rounds']} interleaved runs, medians):")
+    if c.get("first_check_starting_server"):
+        say(f"  first check (starts the warm server)   {c['first_check_starting_server']['wall_s']:.2f} s")
+    for k, v in c["median_s"].items():
+        ratio = c["ratio_to_import_torch"].get(k)
+        say(f"  {k:<38} {v:6.2f} s" + (f"   {ratio:.2f}x import torch" if ratio else "")
+            + f"   runs {c['runs_s'][k]}")
+    say("")
+    say("peak memory (max over processes of each role; RSS counts pages shared with the parent):")
+    for label, res in (("--jobs 1", a1), (f"--jobs {jobs}", aj), ("nbgrader", nb)):
+        roles = res["memory"]["roles"]
+        parts = [f"{role} {v['peak_hwm_mib']:.0f} MiB (x{v['count']})" for role, v in sorted(roles.items())]
+        say(f"  {label:<9} " + ", ".join(parts) + f"; whole tree {res['memory']['peak_tree_rss_mib']:.0f} MiB")
+    mem = r.get("memory_flat") or {}
+    if "worker" in mem:
+        w, z = mem["worker"], mem["zygote"]
+        say(f"memory over {mem['submissions']} submissions graded in one worker ({mem['statuses']}, "
+            f"{mem['median_submission_s']} s each):")
+        say(f"  worker RSS: first {w['first_mib']} MiB, last {w['last_mib']} MiB, max {w['max_mib']} MiB, "
+            f"slope after warm-up {w['slope_kib_per_submission']} KiB/submission")
+        say(f"  zygote RSS: first {z['first_mib']} MiB, last {z['last_mib']} MiB, max {z['max_mib']} MiB, "
+            f"slope after warm-up {z['slope_kib_per_submission']} KiB/submission")
+    elif mem:
+        say(f"memory run failed: {mem.get('error')}")
+    say("")
+    say("acceptance (issue 'speed'):")
+    for line in r["acceptance"]:
+        say(f"  {'PASS' if line['ok'] else 'FAIL'}  {line['what']}: {line['value']}")
+    say("=" * 100)
+
+
+def acceptance(r: dict) -> list[dict]:
+    s, c = r["speed"], r["check"]
+    lines = [
+        {"what": f"autograder grade (--jobs {r['jobs']}, the default) >= 20x faster per submission than nbgrader",
+         "value": f"{s['ratio_jobsN']:.1f}x", "ok": s["ratio_jobsN"] >= 20},
+        {"what": "autograder grade --jobs 1 >= 20x faster per submission than nbgrader (stricter)",
+         "value": f"{s['ratio_jobs1']:.1f}x", "ok": s["ratio_jobs1"] >= 20},
+        {"what": "autograder check <= 1.3x a bare import torch (median)",
+         "value": f"{c['ratio_to_import_torch']['check (compact notebook)']:.2f}x",
+         "ok": c["ratio_to_import_torch"]["check (compact notebook)"] <= 1.3},
+        {"what": f"--jobs {r['jobs']} >= 1.7x the throughput of --jobs 1", "value": f"{s['jobs_speedup']:.2f}x",
+         "ok": s["jobs_speedup"] >= 1.7},
+    ]
+    mem = r.get("memory_flat") or {}
+    if "worker" in mem:
+        growth = mem["worker"]["slope_kib_per_submission"]
+        lines.append({"what": f"a worker's memory is flat over {mem['submissions']} submissions "
+                              "(slope after warm-up < 16 KiB per submission)",
+                      "value": f"{growth} KiB/submission", "ok": growth < 16})
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=None, help="submissions in the class (default 40; --quick: 8)")
+    p.add_argument("--nbgrader-n", type=int, default=None,
+                   help="grade only the first K with nbgrader (default: all N; its figure is per submission)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="the parallel run's --jobs (default: cores)")
+    p.add_argument("--rounds", type=int, default=None, help="check / import torch runs (default 5; --quick: 3)")
+    p.add_argument("--memory-n", type=int, default=None, help="submissions in the memory run (default 200; --quick: 40)")
+    p.add_argument("--quick", action="store_true", help="a small run (about 2 minutes)")
+    p.add_argument("--out", type=Path, default=None, help="write the figures to this JSON file")
+    p.add_argument("--keep", action="store_true", help="keep the work folder (class, logs, results)")
+    p.add_argument("--memory-worker", nargs=4, metavar=("SUBMITTED", "COURSE", "COUNT", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.memory_worker:
+        sub, course, count, out = args.memory_worker
+        memory_worker(Path(sub), Path(course), int(count), Path(out))
+        return 0
+    n = args.n or (8 if args.quick else 40)
+    nbn = min(n, args.nbgrader_n or n)
+    rounds = args.rounds or (3 if args.quick else 5)
+    memory_n = args.memory_n if args.memory_n is not None else (40 if args.quick else 200)
+    jobs = max(1, args.jobs)
+
+    work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
+    r: dict = {"n": n, "jobs": jobs, "machine": machine(), "loadavg_before": loadavg(), "work": str(work),
+               "command": " ".join([Path(sys.executable).name, "benchmarks/bench.py", *(argv or sys.argv[1:])])}
+    t0 = time.perf_counter()
+    try:
+        say(f"building a class of {n} submissions in {work} ...")
+        t = time.perf_counter()
+        bc = classbuild.build(work / "class", n)
+        r["build_s"] = round(time.perf_counter() - t, 2)
+        mix: dict[str, int] = {}
+        for v in bc.students.values():
+            mix[v] = mix.get(v, 0) + 1
+        r["class_mix"] = ", ".join(f"{k} x{v}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1]))
+        say(f"autograder grade --jobs 1 on {n} ...")
+        r["autograder_jobs1"] = grade_autograder(bc, 1, work)
+        say(f"  {r['autograder_jobs1']['wall_s']:.1f} s, graded {r['autograder_jobs1']['graded']}")
+        say(f"autograder grade --jobs {jobs} on {n} ...")
+        r["autograder_jobsN"] = grade_autograder(bc, jobs, work)
+        say(f"  {r['autograder_jobsN']['wall_s']:.1f} s, graded {r['autograder_jobsN']['graded']}")
+        say(f"nbgrader autograde on {nbn} (serial) ...")
+        r["nbgrader"] = grade_nbgrader(bc, work, exclude=list(bc.students)[nbn:])
+        r["nbgrader"]["n"] = nbn
+        say(f"  {r['nbgrader']['wall_s']:.1f} s, autograded {r['nbgrader']['graded']} (rc {r['nbgrader']['rc']})")
+
+        a1, aj, nb = r["autograder_jobs1"], r["autograder_jobsN"], r["nbgrader"]
+        per = {"nbgrader": nb["wall_s"] / nbn, "jobs1": a1["wall_s"] / n, "jobsN": aj["wall_s"] / n}
+        r["speed"] = {"s_per_submission": {k: round(v, 4) for k, v in per.items()},
+                      "ratio_jobs1": round(per["nbgrader"] / per["jobs1"], 2),
+                      "ratio_jobsN": round(per["nbgrader"] / per["jobsN"], 2),
+                      "jobs_speedup": round(a1["wall_s"] / aj["wall_s"], 3)}
+        try:
+            theirs = nbgrader_scores(bc)
+            r["agreement"] = agreement(bc, a1["scores"], theirs)
+        except Exception as exc:  # noqa: BLE001 - a figure, not the benchmark
+            r["agreement"] = {"compared": 0, "agree": 0, "disagreements": [f"could not read nbgrader's gradebook: {exc}"]}
+
+        say(f"check vs import torch, {rounds} rounds ...")
+        r["check"] = check_timings(bc, work, rounds)
+        if memory_n > 0:
+            say(f"memory: {memory_n} submissions graded in one worker ...")
+            r["memory_flat"] = memory_run(bc, memory_n, work)
+        r["loadavg_after"] = loadavg()
+        r["total_s"] = round(time.perf_counter() - t0, 1)
+        r["acceptance"] = acceptance(r)
+        for res in (a1, aj):
+            res.pop("scores", None)
+        print_report(r)
+        say(f"total {r['total_s']} s")
+        out = args.out or Path(tempfile.gettempdir()) / f"autograder-bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(r, indent=1) + "\n")
+        say(f"figures written to {out}")
+        return 0 if all(line["ok"] for line in r["acceptance"]) else 1
+    finally:
+        if args.keep:
+            say(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Peak memory of a process tree, by polling /proc (Linux) every ~50 ms from a background thread.
+
+Every process ever seen under the root is recorded (keyed by pid and start time, so a reused pid is a new
+process) with its highest VmRSS seen and its kernel-kept high-water mark VmHWM (which catches peaks between
+two polls). Roles are assigned at the end from the whole tree:
+
+    jail         runs as a jail uid (>= 200000): the student's code
+    zygote       `python -m autograder.jail.zygote` (forks the jails)
+    zygote fork  the zygote's per-judge session servers and the jails' launchers (before the uid drop)
+    worker       the process that owns a zygote: the grading worker (with --jobs 1, the CLI process itself)
+    judge        a worker's short-lived child (pytest and the hidden checks for one submission)
+    kernel       an ipykernel (nbgrader's per-notebook kernel)
+    main         the root, when it is none of the above (nbgrader autograde, or the --jobs N parent)
+    other
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+JAIL_UID_BASE = 200_000
+KIB = 1024
+
+
+@dataclass
+class Proc:
+    pid: int
+    ppid: int
+    start: int
+    cmdline: str
+    max_uid: int = 0
+    peak_rss: int = 0     # bytes, highest VmRSS seen by the poll
+    hwm: int = 0          # bytes, highest VmHWM seen (the kernel's own peak RSS of the process)
+    first: float = 0.0
+    last: float = 0.0
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        text = _read(f"/proc/{pid}/task/{tid}/children")
+        if text:
+            out += [int(x) for x in text.split()]
+    return out
+
+
+def descendants(root: int) -> list[int]:
+    seen, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo += children(pid)
+    return seen
+
+
+class TreeWatch:
+    """with TreeWatch(pid) as w: ...; then w.summary()."""
+
+    def __init__(self, root: int, interval: float = 0.05):
+        self.root, self.interval = root, interval
+        self.procs: dict[tuple[int, int], Proc] = {}
+        self.peak_total_rss = 0
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "TreeWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(self.interval)
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        total = 0
+        for pid in descendants(self.root):
+            stat = _read(f"/proc/{pid}/stat")
+            status = _read(f"/proc/{pid}/status")
+            if not stat or not status:
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            ppid, start = int(fields[1]), int(fields[19])
+            key = (pid, start)
+            proc = self.procs.get(key)
+            if proc is None:
+                cmd = (_read(f"/proc/{pid}/cmdline") or "").replace("\0", " ").strip()
+                proc = self.procs[key] = Proc(pid=pid, ppid=ppid, start=start, cmdline=cmd, first=now)
+            proc.last = now
+            values = {}
+            for line in status.splitlines():
+                name, _, rest = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    values[name] = int(rest.split()[0]) * KIB
+                elif name == "Uid":
+                    values["uid"] = int(rest.split()[0])
+            rss = values.get("VmRSS", 0)
+            total += rss
+            proc.peak_rss = max(proc.peak_rss, rss)
+            proc.hwm = max(proc.hwm, values.get("VmHWM", 0))
+            proc.max_uid = max(proc.max_uid, values.get("uid", 0))
+        self.peak_total_rss = max(self.peak_total_rss, total)
+        self.polls += 1
+
+    # ------------------------------------------------------------ roles
+    def roles(self) -> dict[tuple[int, int], str]:
+        by_pid: dict[int, list[Proc]] = {}
+        for p in self.procs.values():
+            by_pid.setdefault(p.pid, []).append(p)
+
+        def parent(p: Proc) -> Proc | None:
+            cands = [q for q in by_pid.get(p.ppid, []) if q.start <= p.start]
+            return max(cands, key=lambda q: q.start) if cands else None
+
+        def is_zyg(p: Proc | None) -> bool:
+            return p is not None and "autograder.jail.zygote" in p.cmdline
+
+        out: dict[tuple[int, int], str] = {}
+        owners = {(parent(p).pid, parent(p).start) for p in self.procs.values()
+                  if is_zyg(p) and not is_zyg(parent(p)) and parent(p) is not None}
+        for key, p in self.procs.items():
+            par = parent(p)
+            if p.max_uid >= JAIL_UID_BASE:
+                role = "jail"
+            elif is_zyg(p):
+                role = "zygote fork" if is_zyg(par) else "zygote"
+            elif key in owners:
+                role = "worker"
+            elif par is not None and (par.pid, par.start) in owners:
+                role = "judge"
+            elif "ipykernel" in p.cmdline:
+                role = "kernel"
+            elif p.pid == self.root:
+                role = "main"
+            else:
+                role = "other"
+            out[key] = role
+        return out
+
+    def summary(self) -> dict:
+        """role -> {count, peak_rss_mib (max over processes of the highest VmRSS polled),
+        peak_hwm_mib (max VmHWM)}, and the tree's peak total RSS (shared pages counted once per process)."""
+        roles = self.roles()
+        out: dict[str, dict] = {}
+        for key, role in roles.items():
+            p = self.procs[key]
+            r = out.setdefault(role, {"count": 0, "peak_rss_mib": 0.0, "peak_hwm_mib": 0.0})
+            r["count"] += 1
+            r["peak_rss_mib"] = max(r["peak_rss_mib"], round(p.peak_rss / 2**20, 1))
+            r["peak_hwm_mib"] = max(r["peak_hwm_mib"], round(p.hwm / 2**20, 1))
+        return {"roles": out, "peak_tree_rss_mib": round(self.peak_total_rss / 2**20, 1), "polls": self.polls}
+
+
+def rss_of(pid: int | str = "self") -> int:
+    """VmRSS of a process, bytes (0 if gone)."""
+    text = _read(f"/proc/{pid}/status") or ""
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * KIB
+    return 0
