@@ -308,11 +308,13 @@ def print_report(r: dict) -> None:
         say(f"  {k:<38} {v:6.2f} s" + (f"   {ratio:.2f}x import torch" if ratio else "")
             + f"   runs {c['runs_s'][k]}")
     say("")
-    say("peak memory (max over processes of each role; RSS counts pages shared with the parent):")
+    say("peak memory per process role: peak RSS (VmHWM; includes pages shared copy-on-write with the parent) "
+        "/ peak private memory (USS), MiB, max over the role's processes (how many):")
     for label, res in (("--jobs 1", a1), (f"--jobs {jobs}", aj), ("nbgrader", nb)):
         roles = res["memory"]["roles"]
-        parts = [f"{role} {v['peak_hwm_mib']:.0f} MiB (x{v['count']})" for role, v in sorted(roles.items())]
-        say(f"  {label:<9} " + ", ".join(parts) + f"; whole tree {res['memory']['peak_tree_rss_mib']:.0f} MiB")
+        parts = [f"{role} {v['peak_hwm_mib']:.0f}/{v['peak_uss_mib']:.0f} (x{v['count']})"
+                 for role, v in sorted(roles.items())]
+        say(f"  {label:<9} " + ", ".join(parts) + f"; whole tree (sum of PSS) {res['memory']['peak_tree_pss_mib']:.0f}")
     mem = r.get("memory_flat") or {}
     if "worker" in mem:
         w, z = mem["worker"], mem["zygote"]

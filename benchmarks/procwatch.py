@@ -8,10 +8,10 @@ two polls). Roles are assigned at the end from the whole tree:
     zygote       `python -m autograder.jail.zygote` (forks the jails)
     zygote fork  the zygote's per-judge session servers and the jails' launchers (before the uid drop)
     worker       the process that owns a zygote: the grading worker (with --jobs 1, the CLI process itself)
-    judge        a worker's short-lived child (pytest and the hidden checks for one submission)
+    judge        a worker's forked child (pytest and the hidden checks for one submission)
     kernel       an ipykernel (nbgrader's per-notebook kernel)
     main         the root, when it is none of the above (nbgrader autograde, or the --jobs N parent)
-    other
+    other        anything else (e.g. the parent's check-collecting child, nbgrader's alembic)
 """
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class Proc:
     max_uid: int = 0
     peak_rss: int = 0     # bytes, highest VmRSS seen by the poll
     hwm: int = 0          # bytes, highest VmHWM seen (the kernel's own peak RSS of the process)
+    uss: int = 0          # bytes, highest private memory seen (Private_Clean + Private_Dirty of smaps_rollup)
+    pss: int = 0          # bytes, highest proportional set size seen
     first: float = 0.0
     last: float = 0.0
 
@@ -70,10 +72,13 @@ def descendants(root: int) -> list[int]:
 class TreeWatch:
     """with TreeWatch(pid) as w: ...; then w.summary()."""
 
-    def __init__(self, root: int, interval: float = 0.05):
-        self.root, self.interval = root, interval
+    def __init__(self, root: int, interval: float = 0.05, full_every: int = 10):
+        """Every poll reads each process's status (cheap) and a jail's smaps_rollup; every `full_every`-th
+        poll reads every process's smaps_rollup (about 2 ms each for a torch process) for PSS and USS."""
+        self.root, self.interval, self.full_every = root, interval, full_every
         self.procs: dict[tuple[int, int], Proc] = {}
         self.peak_total_rss = 0
+        self.peak_total_pss = 0
         self.polls = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -93,7 +98,8 @@ class TreeWatch:
 
     def poll(self) -> None:
         now = time.monotonic()
-        total = 0
+        total = total_pss = 0
+        full = self.polls % self.full_every == 0
         for pid in descendants(self.root):
             stat = _read(f"/proc/{pid}/stat")
             status = _read(f"/proc/{pid}/status")
@@ -119,7 +125,13 @@ class TreeWatch:
             proc.peak_rss = max(proc.peak_rss, rss)
             proc.hwm = max(proc.hwm, values.get("VmHWM", 0))
             proc.max_uid = max(proc.max_uid, values.get("uid", 0))
+            if full or values.get("uid", 0) >= JAIL_UID_BASE:
+                pss, uss = _smaps(pid)
+                proc.pss, proc.uss = max(proc.pss, pss), max(proc.uss, uss)
+                total_pss += pss
         self.peak_total_rss = max(self.peak_total_rss, total)
+        if full:
+            self.peak_total_pss = max(self.peak_total_pss, total_pss)
         self.polls += 1
 
     # ------------------------------------------------------------ roles
@@ -146,7 +158,7 @@ class TreeWatch:
                 role = "zygote fork" if is_zyg(par) else "zygote"
             elif key in owners:
                 role = "worker"
-            elif par is not None and (par.pid, par.start) in owners:
+            elif par is not None and (par.pid, par.start) in owners and p.cmdline == par.cmdline:
                 role = "judge"
             elif "ipykernel" in p.cmdline:
                 role = "kernel"
@@ -164,11 +176,28 @@ class TreeWatch:
         out: dict[str, dict] = {}
         for key, role in roles.items():
             p = self.procs[key]
-            r = out.setdefault(role, {"count": 0, "peak_rss_mib": 0.0, "peak_hwm_mib": 0.0})
+            r = out.setdefault(role, {"count": 0, "peak_rss_mib": 0.0, "peak_hwm_mib": 0.0, "peak_uss_mib": 0.0,
+                                      "peak_pss_mib": 0.0})
             r["count"] += 1
             r["peak_rss_mib"] = max(r["peak_rss_mib"], round(p.peak_rss / 2**20, 1))
             r["peak_hwm_mib"] = max(r["peak_hwm_mib"], round(p.hwm / 2**20, 1))
-        return {"roles": out, "peak_tree_rss_mib": round(self.peak_total_rss / 2**20, 1), "polls": self.polls}
+            r["peak_uss_mib"] = max(r["peak_uss_mib"], round(p.uss / 2**20, 1))
+            r["peak_pss_mib"] = max(r["peak_pss_mib"], round(p.pss / 2**20, 1))
+        return {"roles": out, "peak_tree_rss_mib": round(self.peak_total_rss / 2**20, 1),
+                "peak_tree_pss_mib": round(self.peak_total_pss / 2**20, 1), "polls": self.polls}
+
+
+def _smaps(pid: int) -> tuple[int, int]:
+    """(PSS, USS) of a process in bytes, from smaps_rollup (0, 0 if unreadable)."""
+    text = _read(f"/proc/{pid}/smaps_rollup") or ""
+    pss = uss = 0
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name == "Pss":
+            pss = int(rest.split()[0]) * KIB
+        elif name in ("Private_Clean", "Private_Dirty"):
+            uss += int(rest.split()[0]) * KIB
+    return pss, uss
 
 
 def rss_of(pid: int | str = "self") -> int:

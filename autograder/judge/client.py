@@ -19,7 +19,9 @@ from autograder.judge.specs import encode_arg
 
 DEFAULT_CALL_TIMEOUT = 10.0
 GRACE = 3.0            # seconds past the jail's own soft limit before the judge kills it
-MAX_RESTARTS = 6       # a submission that keeps killing its jail stops getting new ones
+START_GRACE = 30.0     # a fresh jail's first word may be slow on a loaded machine (mounts, first imports)
+MAX_RESTARTS = 40      # a safety net; per-function failures are remembered below, so one function that hangs
+CRASHES_PER_NAME = 2   # or kills the jail costs its own checks only, and costs them quickly
 
 
 @dataclass
@@ -50,6 +52,8 @@ class JailClient:
         self._defined: dict[str, str] = {}
         self.skip: set[int] = set()
         self.restarts = 0
+        self.broken: dict[str, StudentError] = {}   # function -> how it hung or crashed (answered at once)
+        self.crashes: dict[str, int] = {}
         self.isolation = ""
         self.last_death = ""
 
@@ -66,9 +70,12 @@ class JailClient:
             self.handle = self.zygote.spawn(spec)
             self.isolation = self.handle.isolation
             current = None
+            first = True
             try:
                 while True:
-                    budget = min(self.spec.cell_timeout + GRACE, deadline - time.monotonic())
+                    limit = self.spec.cell_timeout + GRACE + (START_GRACE if first else 0)
+                    first = False
+                    budget = min(limit, deadline - time.monotonic())
                     header, _ = self._recv(max(budget, 0.01))
                     event = header.get("event")
                     if event == "cell_start":
@@ -162,6 +169,8 @@ class JailClient:
 
     def _request(self, what: dict, label: str, args, kwargs, *, device, backward, grad_output, trace, seed,
                  timeout, patch) -> CallResult:
+        if label in self.broken:  # it hung (or kept killing the jail) before: the same answer, at once
+            raise self.broken[label]
         self._ensure()
         blobs: list[bytes] = []
         header = {"op": "call", "device": device, "backward": backward, "trace": trace, "seed": seed,
@@ -184,11 +193,16 @@ class JailClient:
             message = exc.message if isinstance(exc, _Dead) else str(exc)
             if kind == "protocol":
                 kind = "bad_output"
-            raise StudentError(kind, message, name=label) from None
+            error = StudentError(kind, message, name=label)
+            self.crashes[label] = self.crashes.get(label, 0) + 1
+            if kind == "timeout" or self.crashes[label] >= CRASHES_PER_NAME:
+                self.broken[label] = error
+            raise error from None
         if not reply.get("ok"):
             err = reply.get("error", {})
             if err.get("kind") == "timeout":  # the soft limit fired; the jail is still usable
-                raise StudentError("timeout", err.get("message", ""), name=label)
+                self.broken[label] = StudentError("timeout", str(err.get("message", ""))[:500], name=label)
+                raise self.broken[label]
             raise StudentError(str(err.get("kind", "exception"))[:40], str(err.get("message", ""))[:2000],
                                name=label, exc_type=str(err.get("type", ""))[:100],
                                detail=str(err.get("traceback", ""))[:4000])
