@@ -87,10 +87,18 @@ def cmd_grade(*, assignment: str, submissions: Path | None, out: Path | None, jo
     from autograder.grade import grade_class
     results = grade_class(assignment=name, submissions=subs, out=Path(out) if out else CourseDir(root).default_out(),
                           jobs=jobs, force=force, course_root=root, progress=True)
+    _warn_isolation(results)
     bad = [r for r in results if r.status != "graded"]
     print(f"graded {len(results) - len(bad)} of {len(results)} submissions"
           + (f"; not gradable: {', '.join(f'{r.student_id} ({r.status})' for r in bad)}" if bad else ""))
     return EXIT_BELOW_FULL if bad else EXIT_OK
+
+
+def _warn_isolation(results) -> None:
+    weak = sorted({r.isolation for r in results if r.isolation and r.isolation != "namespaces"})
+    for level in weak:
+        print(f"warning: student code ran with {level}: no private filesystem or network namespace "
+              "(run as root on Linux for the full jail)", file=sys.stderr)
 
 
 def cmd_check(*, notebooks: list[Path], assignment: str) -> int:
@@ -107,6 +115,7 @@ def cmd_check(*, notebooks: list[Path], assignment: str) -> int:
     results = check_notebooks(paths=[Path(p) for p in notebooks], assignment=name)
     for r in results:
         print(render_table(r))
+    _warn_isolation(results)
     full = all(r.status == "graded" and r.score >= r.max_score > 0 for r in results)
     return EXIT_OK if full else EXIT_BELOW_FULL
 

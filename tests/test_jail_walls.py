@@ -205,3 +205,20 @@ def test_malicious_reduce_and_tensor_subclass_change_nothing(zygote):
     assert not os.path.exists("/tmp/pwned")
     client.close()
     session.close()
+
+
+def test_fallback_without_namespaces_still_grades_and_says_so(monkeypatch):
+    """Where namespaces are unavailable (a laptop), the jail degrades to rlimits + timeouts and says so."""
+    monkeypatch.setenv("AUTOGRADER_ISOLATION", "rlimits")
+    z = Zygote()                      # a fresh zygote reads the setting
+    try:
+        session = z.session()
+        client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+        assert client.call("probe_ids").value[0] >= 200_000       # still not root
+        assert client.isolation.startswith("rlimits-only")
+        assert "AUTOGRADER_TEST_SECRET" not in client.call("probe_env").value
+        assert client.call("probe_memory").value == "MemoryError"
+        client.close()
+        session.close()
+    finally:
+        z.close()

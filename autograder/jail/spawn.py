@@ -1,12 +1,12 @@
 """Starting and killing jails.
 
-A `Zygote` is a process forked from a parent that has imported torch but run no torch op (forking after
-thread pools start is unsafe). It forks one jail per request, so a jail costs a fork (milliseconds) instead
+A `Zygote` is a fresh Python process that has imported torch and the jail's runtime (never the checks or the
+solutions) and runs no torch op; it forks one jail per request, so a jail costs a fork (milliseconds) instead
 of a fresh `import torch` (about 2 s). Each jail is:
 
-    zygote -> middle (setsid, unshare: new mount/pid/net/ipc/uts namespaces)
-                -> init (PID 1 of its namespace: builds the private root, drops to its own uid,
-                         sets rlimits, scrubs the environment, runs the notebook, serves requests)
+    zygote -> session server (one per judge) -> middle (setsid, unshare: new mount/pid/net/ipc/uts namespaces)
+        -> init (PID 1 of its namespace: builds the private root, drops to its own uid, sets rlimits,
+                 scrubs the environment, runs the notebook, serves requests)
 
 Killing `init` (by its host pid) kills every process the student started inside the namespace.
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import signal
 import socket
 import sys
@@ -62,18 +64,18 @@ class JailHandle:
             pass
 
 
-def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int) -> None:
+def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int, scratch: str) -> None:
     """In the jail's init process. Never returns."""
     code = 0
     try:
         if isolation == "namespaces":
             walls.build_root(hidden=[Path(h) for h in spec.hidden],
                              files={k: v.encode() for k, v in spec.files.items()}, limits=spec.limits)
-        else:
-            import tempfile
-            scratch = tempfile.mkdtemp(prefix="jail-")
+        else:  # no private filesystem: a scratch folder of its own (removed by the middle afterwards)
             for name, text in spec.files.items():
                 Path(scratch, os.path.basename(name)).write_text(text)
+            if os.geteuid() == 0:
+                os.chown(scratch, uid, uid)
             os.chdir(scratch)
         walls.drop_privileges(uid)
         die_with_parent()  # again: changing credentials may clear it
@@ -115,16 +117,19 @@ def fork_jail(spec: JailSpec, *, uid: int) -> JailHandle:
             die_with_parent()
             os.setsid()
             isolation = walls.try_namespaces()
+            scratch = "" if isolation == "namespaces" else tempfile.mkdtemp(prefix="autograder-jail-")
             init = os.fork()
             if init == 0:
                 os.close(report_w)
                 die_with_parent()
                 _close_other_fds({child_sock.fileno()})
-                _jail_main(child_sock, spec, isolation, uid)
+                _jail_main(child_sock, spec, isolation, uid, scratch)
             os.write(report_w, json.dumps({"init": init, "isolation": isolation}).encode())
             os.close(report_w)
             child_sock.close()
             _, status = os.waitpid(init, 0)
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
         except BaseException:  # noqa: BLE001
             os._exit(71)

@@ -56,6 +56,8 @@ def mount(src: str | None, target: str, fstype: str | None, flags: int = 0, data
 
 def try_namespaces() -> str:
     """In the middle process: new mount/pid/net/ipc/uts namespaces. Returns the isolation level reached."""
+    if os.environ.get("AUTOGRADER_ISOLATION") == "rlimits":
+        return "rlimits-only (asked for with AUTOGRADER_ISOLATION=rlimits)"
     if not sys.platform.startswith("linux"):
         return "rlimits-only (not Linux: no namespaces)"
     if os.geteuid() != 0:
