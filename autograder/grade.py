@@ -17,7 +17,12 @@ from pathlib import Path
 from autograder import coursedir
 from autograder.notebook import content_hash
 from autograder.results import INTERNAL_ERROR, MISSING, SubmissionResult, VersionMismatch
-from autograder.runner import GradeOptions, exercise_max, grade_notebooks
+from autograder.runner import GradeOptions, exercise_max, grade_notebooks, grader_for
+
+
+def grader_max(assignment: str, exercises: tuple[str, ...]) -> dict[str, float]:
+    """Points per exercise from this worker's grader (started here if need be: it grades the next one)."""
+    return {k: v for k, v in grader_for(assignment).exercise_max.items() if not exercises or k in exercises}
 
 
 def discover(submissions: Path, assignment: str) -> dict[str, list[Path]]:
@@ -54,7 +59,7 @@ def _grade_one(student_id: str, notebooks: list[Path], assignment: str, options:
     if not notebooks:
         return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=MISSING,
                                            message="no notebook found in this submission",
-                                           exercise_max=exercise_max(assignment, options.exercises),
+                                           exercise_max=grader_max(assignment, options.exercises),
                                            notebook_sha256=content_hash([]))
     result = grade_notebooks(notebooks=notebooks, student_id=student_id, assignment=assignment, options=options)
     result.notebook_sha256 = content_hash(notebooks)
@@ -83,7 +88,6 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
         else:
             todo.append((sid, notebooks))
     say = _Progress(len(students), len(results), enabled=progress)
-    exercise_max(assignment)  # once, before forking workers, so that they inherit it
 
     def done(result: SubmissionResult) -> None:
         report.write_student_files(result, out=out)
