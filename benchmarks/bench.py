@@ -293,6 +293,10 @@ def print_report(r: dict) -> None:
     say(f"jobs speed-up (--jobs 1 -> --jobs {jobs}), throughput: {r['speed']['jobs_speedup']:.2f}x")
     say(f"inside the kit, one submission (median results.json 'seconds', --jobs 1): {a1['median_submission_s']} s; "
         f"fixed cost of the --jobs 1 run (wall - sum): {a1['wall_s'] - a1['sum_submission_s']:.1f} s")
+    steady = r["speed"].get("ratio_steady_state")
+    if steady:
+        say(f"steady state, fixed costs left out: nbgrader's s/submission ÷ the kit's median seconds per submission "
+            f"= {steady:.1f}x (--jobs 1)")
     ag = r.get("agreement")
     if ag:
         say(f"nbgrader's visible tests vs our hidden checks, full marks or not: agree on {ag['agree']} of "
@@ -407,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         r["speed"] = {"s_per_submission": {k: round(v, 4) for k, v in per.items()},
                       "ratio_jobs1": round(per["nbgrader"] / per["jobs1"], 2),
                       "ratio_jobsN": round(per["nbgrader"] / per["jobsN"], 2),
-                      "jobs_speedup": round(a1["wall_s"] / aj["wall_s"], 3)}
+                      "jobs_speedup": round(a1["wall_s"] / aj["wall_s"], 3),
+                      "ratio_steady_state": (round(per["nbgrader"] / a1["median_submission_s"], 2)
+                                             if a1.get("median_submission_s") else None)}
         try:
             theirs = nbgrader_scores(bc)
             r["agreement"] = agreement(bc, a1["scores"], theirs)

@@ -11,7 +11,7 @@ two polls). Roles are assigned at the end from the whole tree:
     judge        a worker's forked child (pytest and the hidden checks for one submission)
     kernel       an ipykernel (nbgrader's per-notebook kernel)
     main         the root, when it is none of the above (nbgrader autograde, or the --jobs N parent)
-    other        anything else (e.g. the parent's check-collecting child, nbgrader's alembic)
+    other        anything else (e.g. a child collecting the checks' points before the zygote starts, alembic)
 """
 from __future__ import annotations
 
@@ -148,8 +148,11 @@ class TreeWatch:
             return p is not None and "autograder.jail.zygote" in p.cmdline
 
         out: dict[tuple[int, int], str] = {}
-        owners = {(parent(p).pid, parent(p).start) for p in self.procs.values()
-                  if is_zyg(p) and not is_zyg(parent(p)) and parent(p) is not None}
+        owners: dict[tuple[int, int], int] = {}  # a zygote's parent -> the zygote's start time
+        for p in self.procs.values():
+            par = parent(p)
+            if is_zyg(p) and par is not None and not is_zyg(par):
+                owners[(par.pid, par.start)] = min(p.start, owners.get((par.pid, par.start), p.start))
         for key, p in self.procs.items():
             par = parent(p)
             if p.max_uid >= JAIL_UID_BASE:
@@ -158,7 +161,8 @@ class TreeWatch:
                 role = "zygote fork" if is_zyg(par) else "zygote"
             elif key in owners:
                 role = "worker"
-            elif par is not None and (par.pid, par.start) in owners and p.cmdline == par.cmdline:
+            elif (par is not None and (par.pid, par.start) in owners and p.cmdline == par.cmdline
+                  and p.start >= owners[(par.pid, par.start)]):
                 role = "judge"
             elif "ipykernel" in p.cmdline:
                 role = "kernel"
@@ -179,6 +183,8 @@ class TreeWatch:
             r = out.setdefault(role, {"count": 0, "peak_rss_mib": 0.0, "peak_hwm_mib": 0.0, "peak_uss_mib": 0.0,
                                       "peak_pss_mib": 0.0})
             r["count"] += 1
+            if role in ("other", "main") and len(r.setdefault("commands", [])) < 3 and p.cmdline[:100] not in r["commands"]:
+                r["commands"].append(p.cmdline[:100])
             r["peak_rss_mib"] = max(r["peak_rss_mib"], round(p.peak_rss / 2**20, 1))
             r["peak_hwm_mib"] = max(r["peak_hwm_mib"], round(p.hwm / 2**20, 1))
             r["peak_uss_mib"] = max(r["peak_uss_mib"], round(p.uss / 2**20, 1))

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from autograder.export.gradescope import COURSE, CONFIG, SCHEMA, SCHEMA_VERSION, gradescope_results
-from autograder.results import CRASHED, INTERNAL_ERROR, MISSING, SubmissionResult, atomic_write_text
+from autograder.results import INTERNAL_ERROR, MISSING, SubmissionResult, atomic_write_text
 
 DEFAULT_STUDENT = "submission"
 

@@ -255,4 +255,4 @@ class ZygoteSession:
         self.chan.close()
 
 
-__all__ = ["JailSpec", "JailHandle", "Zygote", "ZygoteSession", "fork_jail", "sys"]
+__all__ = ["JailSpec", "JailHandle", "Zygote", "ZygoteSession", "fork_jail"]

@@ -10,8 +10,6 @@ import select
 import time
 from dataclasses import dataclass, field
 
-import torch
-
 from autograder import wire
 from autograder.jail.spawn import JailHandle, JailSpec, ZygoteSession
 from autograder.judge.feedback import StudentError
@@ -239,4 +237,4 @@ def _plain_info(info) -> dict:
     return out
 
 
-__all__ = ["JailClient", "CallResult", "torch"]
+__all__ = ["JailClient", "CallResult"]

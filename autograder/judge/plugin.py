@@ -7,7 +7,6 @@ tracebacks and assertion details never do.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections import Counter
 
 import pytest
@@ -160,4 +159,4 @@ def pytest_args(checks_dir, *, collect_only: bool = False) -> list[str]:
     return args
 
 
-__all__ = ["JudgePlugin", "pytest_args", "derive_seed", "available_devices", "sys"]
+__all__ = ["JudgePlugin", "pytest_args", "derive_seed", "available_devices"]
