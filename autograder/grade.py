@@ -94,6 +94,12 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
         results[result.student_id] = result
         say.one(result)
 
+    sink = None
+    if coursedir.CourseDir(Path(course_root)).source(assignment).is_dir():  # inside an nbgrader course
+        from autograder.report import nbgrader_sink
+        sink = nbgrader_sink.start(course_root=Path(course_root), assignment=assignment)
+    if todo:
+        grader_for(assignment)  # here, once: forked workers inherit it (imports, checks, the zygote)
     if jobs == 1 or len(todo) <= 1:
         for sid, notebooks in todo:
             done(_grade_one(sid, notebooks, assignment, options))
@@ -101,7 +107,11 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
         _grade_parallel(todo, assignment, options, jobs, done)
     ordered = [results[sid] for sid in sorted(results)]
     report.write_grades_csv(ordered, path=out / coursedir.GRADES_CSV)
-    _nbgrader_outputs(ordered, course_root=Path(course_root), assignment=assignment, enabled=progress)
+    if sink is not None:
+        from autograder.report import nbgrader_sink
+        problem = nbgrader_sink.finish(sink, ordered)
+        if problem:  # the grades are written already; say what failed
+            print(f"warning: nbgrader gradebook/feedback not updated: {problem}", file=sys.stderr)
     say.finish(out)
     return ordered
 
@@ -121,19 +131,6 @@ def _grade_parallel(todo, assignment, options, jobs, done) -> None:
             done(SubmissionResult.from_error(student_id=sid, assignment=assignment, status=INTERNAL_ERROR,
                                              message=f"a grading worker died: {exc}",
                                              exercise_max=exercise_max(assignment, options.exercises)))
-
-
-def _nbgrader_outputs(results, *, course_root: Path, assignment: str, enabled: bool) -> None:
-    """nbgrader's gradebook and feedback folders, when grading inside a course directory."""
-    from autograder import report
-    if not coursedir.CourseDir(course_root).source(assignment).is_dir():
-        return
-    try:
-        report.write_nbgrader_gradebook(results, course_root=course_root, assignment=assignment)
-        for r in results:
-            report.write_nbgrader_feedback(r, course_root=course_root, assignment=assignment)
-    except Exception as exc:  # noqa: BLE001 - the grades are written already; say what failed
-        print(f"warning: nbgrader gradebook/feedback not updated: {exc}", file=sys.stderr)
 
 
 class _Progress:

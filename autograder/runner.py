@@ -1,8 +1,10 @@
 """Grading one submission: read its notebooks here, judge them in a child process, return a result.
 
-    grader process (torch imported; forks the zygote FIRST, then imports the checks and solutions)
-      ├─ zygote (torch imported, no torch op, no checks in memory) ─ session ─ jail(s): the student's code
-      └─ judge (forked per submission from the grader: pytest + the checks, asks its jail questions)
+    grader process (torch, pytest, the checks and solutions imported once; `grade --jobs N` forks N workers
+    │               from it, which share all of that and the zygote)
+      ├─ zygote: a fresh `python -m autograder.jail.zygote` (torch imported, no torch op, never the checks)
+      │    └─ session per judge ─ jail(s): the student's code behind the walls
+      └─ judge (forked per submission: runs the checks with pytest, asks its jail questions, compares)
 
 The grader pays `import torch`, the checks' imports and torch's lazy imports once; a submission then costs
 two forks, the notebook's definitions and the checks themselves. Whatever happens below, the caller gets a
@@ -35,6 +37,7 @@ class GradeOptions:
     exercises: tuple[str, ...] = ()      # grade only these (all when empty)
     course_root: Path = Path(".")
     select_cells: bool = True            # run only the cells grading needs (see selection.py)
+    fast_checks: bool = True             # run the collected checks directly (judge/fastrun.py), not via pytest
 
 
 def hidden_paths(course_root: Path) -> list[str]:
@@ -161,6 +164,7 @@ class Grader:
         pytest.main(pytest_args(self.checks, collect_only=True), plugins=[plugin])
         if not plugin.exercise_max:
             raise RuntimeError(f"no checks could be collected from {self.checks} (missing, or an import error)")
+        self.plans = plugin.plans()
         return plugin.exercise_max
 
     def judge(self, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
@@ -172,6 +176,7 @@ class Grader:
         import pytest
 
         from autograder.jail.spawn import JailSpec
+        from autograder.judge import fastrun
         from autograder.judge.client import JailClient
         from autograder.judge.plugin import JudgePlugin, pytest_args
         from autograder.judge.source import StudentSource
@@ -185,15 +190,21 @@ class Grader:
         spec = JailSpec(cells=cells, files=public_files(self.assignment, options.course_root, sub.paths),
                         hidden=hidden_paths(options.course_root), cell_timeout=options.cell_timeout)
         jail = JailClient(session, spec)
-        plugin = JudgePlugin(jail=jail, source=source, student_key=f"{self.assignment}\0{student_id}",
-                             exercises=list(options.exercises) or None)
+        key = f"{self.assignment}\0{student_id}"
         try:
-            pytest.main(pytest_args(self.checks), plugins=[plugin])
+            if options.fast_checks and fastrun.supported(self.plans):
+                tests, problems = fastrun.run_checks(self.plans, jail=jail, source=source, student_key=key,
+                                                     exercises=options.exercises)
+            else:
+                plugin = JudgePlugin(jail=jail, source=source, student_key=key,
+                                     exercises=list(options.exercises) or None)
+                pytest.main(pytest_args(self.checks), plugins=[plugin])
+                tests, problems = plugin.results(), plugin.problems
         finally:
             jail.close()
             session.close()
-        return {"tests": [vars(t) for t in plugin.results()], "exercise_max": plugin.exercise_max,
-                "cells": jail.cells, "isolation": jail.isolation, "problems": plugin.problems}
+        return {"tests": [vars(t) for t in tests], "cells": jail.cells, "isolation": jail.isolation,
+                "problems": problems}
 
 
 _GRADERS: dict[str, Grader] = {}

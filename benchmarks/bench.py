@@ -14,7 +14,8 @@
    worker's RSS (and its zygote's) after each: it must stay flat;
 5. prints a table and the acceptance lines, and writes every figure to a JSON file (--out).
 
-Usage:  python benchmarks/bench.py [--n 40] [--jobs CORES] [--quick] [--out FILE.json] [--keep]
+Usage:  python benchmarks/bench.py [--n 40] [--jobs CORES] [--quick] [--out FILE.json] [--keep] [--strict]
+Exit 0 once the figures are printed (1 with --strict when an acceptance line fails); a traceback if the run broke.
 """
 from __future__ import annotations
 
@@ -44,6 +45,16 @@ BIN = Path(sys.executable).parent
 def autograder_cmd() -> list[str]:
     script = BIN / "autograder"
     return [str(script)] if script.is_file() else [sys.executable, "-m", "autograder.cli"]
+
+
+def script_python() -> str:
+    """The interpreter the `autograder` console script runs (its shebang), else this one."""
+    script = BIN / "autograder"
+    try:
+        first = script.read_text(errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return sys.executable
+    return first[2:].strip() if first.startswith("#!") and Path(first[2:].strip()).is_file() else sys.executable
 
 
 def say(*args) -> None:
@@ -167,8 +178,8 @@ def check_timings(bc: classbuild.BenchClass, work: Path, rounds: int) -> dict:
             s, rc = once(name)
             times[name].append(round(s, 3))
             rcs[name].add(rc)
-    if has_server:
-        subprocess.run([sys.executable, "-c", f"from autograder.server import stop_server; stop_server({ASSIGNMENT!r})"],
+    if has_server:  # with the console script's interpreter: the server's socket is named after it
+        subprocess.run([script_python(), "-c", f"from autograder.server import stop_server; stop_server({ASSIGNMENT!r})"],
                        env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     med = {k: round(statistics.median(v), 3) for k, v in times.items()}
     base = med["import torch"]
@@ -350,6 +361,11 @@ def acceptance(r: dict) -> list[dict]:
         {"what": f"--jobs {r['jobs']} >= 1.7x the throughput of --jobs 1", "value": f"{s['jobs_speedup']:.2f}x",
          "ok": s["jobs_speedup"] >= 1.7},
     ]
+    a1, aj, nb = r["autograder_jobs1"], r["autograder_jobsN"], r["nbgrader"]
+    complete = a1["graded"] == aj["graded"] == r["n"] and nb["graded"] == nb["n"] and nb["rc"] == 0
+    lines.insert(0, {"what": "both graders graded every submission (else the timings mean little)",
+                     "value": f"kit {a1['graded']}+{aj['graded']} of {r['n']}+{r['n']}, nbgrader {nb['graded']} of "
+                              f"{nb['n']} (rc {nb['rc']})", "ok": complete})
     mem = r.get("memory_flat") or {}
     if "worker" in mem:
         growth = mem["worker"]["slope_kib_per_submission"]
@@ -370,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a small run (about 2 minutes)")
     p.add_argument("--out", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--keep", action="store_true", help="keep the work folder (class, logs, results)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when an acceptance line fails (default: report only)")
     p.add_argument("--memory-worker", nargs=4, metavar=("SUBMITTED", "COURSE", "COUNT", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_worker:
@@ -436,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(r, indent=1) + "\n")
         say(f"figures written to {out}")
-        return 0 if all(line["ok"] for line in r["acceptance"]) else 1
+        return 1 if args.strict and not all(line["ok"] for line in r["acceptance"]) else 0
     finally:
         if args.keep:
             say(f"work folder kept: {work}")

@@ -7,6 +7,7 @@ tracebacks and assertion details never do.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from collections import Counter
 
 import pytest
@@ -79,15 +80,19 @@ class JudgePlugin:
                 self.outcomes[item.nodeid] = self._explain(item, call.excinfo)
 
     def _explain(self, item, excinfo) -> tuple[str, str]:
-        exc = excinfo.value if excinfo else None
-        if isinstance(exc, Fail):
-            return FAILED, exc.hint
-        if isinstance(exc, StudentError):
-            return FAILED, exc.hint()
-        if isinstance(exc, AssertionError):
-            return FAILED, GENERIC_MISMATCH
-        self.problems.append(f"{item.nodeid}: {type(exc).__name__}: {exc}")
-        return ERROR, GENERIC_ERROR
+        status, output, problem = explain(excinfo.value if excinfo else None)
+        if problem:
+            self.problems.append(f"{item.nodeid}: {problem}")
+        return status, output
+
+    def plans(self) -> list["CheckPlan"]:
+        """What the collection found, as plain data the judge can run without pytest (see fastrun.py)."""
+        import inspect
+        return [CheckPlan(nodeid=i.nodeid, function=i.function,
+                          fixtures=tuple(inspect.signature(i.function).parameters),  # what it asks for itself
+                          params=dict(i.callspec.params) if hasattr(i, "callspec") else {},
+                          exercise=i.get_closest_marker("exercise").args[0], share=i.stash[_SHARE],
+                          name=_check_name(i)) for i in self.items]
 
     # ------------------------------------------------------------------ fixtures
     @pytest.fixture(scope="session")
@@ -123,6 +128,28 @@ class JudgePlugin:
 
 
 _SHARE = pytest.StashKey[float]()
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    nodeid: str
+    function: object
+    fixtures: tuple
+    params: dict
+    exercise: str
+    share: float
+    name: str
+
+
+def explain(exc: BaseException | None) -> tuple[str, str, str]:
+    """(status, student-facing output, problem for the instructor's log) for a check's exception."""
+    if isinstance(exc, Fail):
+        return FAILED, exc.hint, ""
+    if isinstance(exc, StudentError):
+        return FAILED, exc.hint(), ""
+    if isinstance(exc, AssertionError):
+        return FAILED, GENERIC_MISMATCH, ""
+    return ERROR, GENERIC_ERROR, f"{type(exc).__name__}: {exc}"
 
 
 def _exercise_order(items) -> dict[str, int]:

@@ -114,7 +114,7 @@ def write_nbgrader_gradebook(results: list[SubmissionResult], *, course_root: Pa
                 grade = _ensure_grade(gb, submission, notebook_of[name], name, assignment)
                 grade.auto_score = float(scores.get(name, 0.0))
                 grade.needs_manual_grade = False
-            gb.db.commit()
+        gb.db.commit()  # once: the class's grades land together (and one fsync, not one per student)
     return db_path
 
 
