@@ -92,14 +92,19 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
     def done(result: SubmissionResult) -> None:
         report.write_student_files(result, out=out)
         results[result.student_id] = result
+        if sink is not None:
+            sink.send(result)
         say.one(result)
 
-    sink = None
-    if coursedir.CourseDir(Path(course_root)).source(assignment).is_dir():  # inside an nbgrader course
-        from autograder.report import nbgrader_sink
-        sink = nbgrader_sink.start(course_root=Path(course_root), assignment=assignment)
     if todo:
         grader_for(assignment)  # here, once: forked workers inherit it (imports, checks, the zygote)
+    sink = None  # started after the zygote exists, so that no forked helper holds its stdin open
+    if coursedir.CourseDir(Path(course_root)).source(assignment).is_dir():  # inside an nbgrader course
+        from autograder.report.nbgrader_sink import Sink
+        sink = Sink(course_root=Path(course_root), assignment=assignment,
+                    exercise_max=exercise_max(assignment, options.exercises))
+        for old in results.values():
+            sink.send(old)
     if jobs == 1 or len(todo) <= 1:
         for sid, notebooks in todo:
             done(_grade_one(sid, notebooks, assignment, options))
@@ -108,8 +113,7 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
     ordered = [results[sid] for sid in sorted(results)]
     report.write_grades_csv(ordered, path=out / coursedir.GRADES_CSV)
     if sink is not None:
-        from autograder.report import nbgrader_sink
-        problem = nbgrader_sink.finish(sink, ordered)
+        problem = sink.finish()
         if problem:  # the grades are written already; say what failed
             print(f"warning: nbgrader gradebook/feedback not updated: {problem}", file=sys.stderr)
     say.finish(out)
@@ -143,7 +147,7 @@ class _Progress:
         self.count += 1
         if self.enabled:
             print(f"[{self.count}/{self.total}] {r.student_id!r}: {r.status} {r.score:g}/{r.max_score:g} "
-                  f"({r.seconds:.1f} s)", file=sys.stderr, flush=True)
+                  f"({r.seconds:.2f} s, at {time.monotonic() - self.start:.2f} s)", file=sys.stderr, flush=True)
 
     def finish(self, out: Path) -> None:
         if self.enabled:

@@ -2,7 +2,8 @@
 
     grader process (torch, pytest, the checks and solutions imported once; `grade --jobs N` forks N workers
     │               from it, which share all of that and the zygote)
-      ├─ zygote: a fresh `python -m autograder.jail.zygote` (torch imported, no torch op, never the checks)
+      ├─ zygote (torch imported, no torch op, never the checks): forked before the checks are imported, or
+      │    a fresh `python -m autograder.jail.zygote` when this process already holds them (e.g. in tests)
       │    └─ session per judge ─ jail(s): the student's code behind the walls
       └─ judge (forked per submission: runs the checks with pytest, asks its jail questions, compares)
 
@@ -148,9 +149,13 @@ class Grader:
     """A long-lived grading process's state for one assignment: the zygote, the checks, the points."""
 
     def __init__(self, assignment: str):
-        from autograder.jail.spawn import Zygote
-        self.zygote = Zygote()          # a fresh process: jails never hold the checks or solutions
+        from autograder.jail.spawn import Zygote, holds_secrets
+        fork = not holds_secrets()      # jails must never hold the checks or solutions
+        if not fork:
+            self.zygote = Zygote()      # a fresh process, warming up while this one does
         warm_imports()
+        if fork:
+            self.zygote = Zygote(fork=True)  # inherits the warm imports; the checks are imported only after
         self.assignment = assignment
         self.checks = coursedir.checks_dir(assignment)
         self.exercise_max = self._collect()

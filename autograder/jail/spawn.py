@@ -149,18 +149,40 @@ def die_with_parent() -> None:
     walls._libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-class Zygote:
-    """A fresh Python process (`python -m autograder.jail.zygote`) that imports torch and the jail's runtime,
-    never the checks or the solutions, runs no torch op, and forks jails on request. Each judge opens its own
-    `session()`: a private channel served by a per-session fork of the zygote, so a judge killed mid-request
-    never leaves the shared channel half-read."""
+SECRET_MODULES = ("solutions", "autograder.checks", "autograder.judge")
 
-    def __init__(self):
-        import subprocess
+
+def holds_secrets() -> bool:
+    """Whether this process has imported anything a jail must not hold (checks, solutions, the judge)."""
+    return any(m == p or m.startswith(p + ".") for m in sys.modules for p in SECRET_MODULES)
+
+
+class Zygote:
+    """The jail factory: a process with torch and the jail's runtime imported, never the checks or the
+    solutions, that runs no torch op and forks jails on request. Each judge opens its own `session()`: a
+    private channel served by a per-session fork of the zygote, so a judge killed mid-request never leaves
+    the shared channel half-read.
+
+    `fork=True` forks it from the calling process (which must hold no secrets and have run no torch op: it
+    then starts warm, for free); otherwise it is a fresh `python -m autograder.jail.zygote`."""
+
+    def __init__(self, *, fork: bool = False):
         self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.jail.zygote", str(child.fileno())],
-                                     pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
+        self.proc = None
+        if fork:
+            if holds_secrets():
+                raise RuntimeError("refusing to fork a zygote from a process holding checks or solutions")
+            self.pid = os.fork()
+            if self.pid == 0:
+                self.ctl.close()
+                die_with_parent()
+                _close_other_fds({child.fileno()})  # nothing of the parent's (pipes, sockets) stays open here
+                self._accept(child)
+        else:
+            import subprocess
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.jail.zygote", str(child.fileno())],
+                                         pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+            self.pid = self.proc.pid
         child.close()
 
     @staticmethod
@@ -192,8 +214,11 @@ class Zygote:
         try:
             self.ctl.close()
         finally:
-            self.proc.kill()
-            self.proc.wait()
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def zygote_main(fd: int) -> None:

@@ -85,37 +85,64 @@ def _alembic_on_path():
             os.environ["PATH"] = saved
 
 
-def write_nbgrader_gradebook(results: list[SubmissionResult], *, course_root: Path, assignment: str) -> Path:
-    """Record every result in `<course_root>/gradebook.db` (created if missing); return its path."""
-    from nbgrader.api import Gradebook
-    from sqlalchemy.exc import SAWarning
+class GradebookWriter:
+    """Grades into nbgrader's gradebook, one student at a time, in one transaction (committed on close).
 
-    check_assignment_name(assignment)
-    db_path = CourseDir(Path(course_root)).gradebook().resolve()
+    `exercise_max` fixes the grade cells (the assignment's exercises and their maxima)."""
+
+    def __init__(self, *, course_root: Path, assignment: str, exercise_max: dict[str, float]):
+        from nbgrader.api import Gradebook
+        from sqlalchemy.exc import SAWarning
+        check_assignment_name(assignment)
+        self.assignment, self.exercise_max = assignment, dict(exercise_max)
+        self.path = CourseDir(Path(course_root)).gradebook().resolve()
+        self.notebook_of = exercise_notebooks(Path(course_root), assignment, list(self.exercise_max))
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own add_submission trips SQLAlchemy's autoflush
+        with _alembic_on_path():
+            self.gb = Gradebook(f"sqlite:///{self.path}")
+        self.gb.update_or_create_assignment(assignment)
+        for nb_name in dict.fromkeys(self.notebook_of.values()):
+            self.gb.update_or_create_notebook(nb_name, assignment)
+        for name, max_score in self.exercise_max.items():
+            self.gb.update_or_create_grade_cell(name, self.notebook_of[name], assignment, max_score=max_score,
+                                                cell_type="code")
+
+    def add(self, r: SubmissionResult) -> None:
+        self.gb.update_or_create_student(r.student_id)
+        submission = self.gb.update_or_create_submission(self.assignment, r.student_id)
+        scores = r.exercise_scores()
+        for name in self.exercise_max:
+            grade = _ensure_grade(self.gb, submission, self.notebook_of[name], name, self.assignment)
+            grade.auto_score = float(scores.get(name, 0.0))
+            grade.needs_manual_grade = False
+
+    def close(self) -> Path:
+        try:
+            self.gb.db.commit()  # once: the class's grades land together (and one fsync, not one per student)
+        finally:
+            self.gb.close()
+            self._warnings.__exit__(None, None, None)
+        return self.path
+
+
+def class_exercise_max(results: list[SubmissionResult]) -> dict[str, float]:
+    """Every exercise and its maximum, from the results that know the most exercises."""
     exercise_max: dict[str, float] = {}
     for r in sorted(results, key=lambda r: (-len(r.exercise_max), r.student_id)):
         for name, value in r.exercise_max.items():
             exercise_max.setdefault(name, float(value))
-    notebook_of = exercise_notebooks(Path(course_root), assignment, list(exercise_max))
+    return exercise_max
 
-    with _alembic_on_path(), warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}") as gb:
-        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own add_submission trips SQLAlchemy's autoflush
-        gb.update_or_create_assignment(assignment)
-        for nb_name in dict.fromkeys(notebook_of.values()):
-            gb.update_or_create_notebook(nb_name, assignment)
-        for name, max_score in exercise_max.items():
-            gb.update_or_create_grade_cell(name, notebook_of[name], assignment, max_score=max_score,
-                                           cell_type="code")
-        for r in results:
-            gb.update_or_create_student(r.student_id)
-            submission = gb.update_or_create_submission(assignment, r.student_id)
-            scores = r.exercise_scores()
-            for name in exercise_max:
-                grade = _ensure_grade(gb, submission, notebook_of[name], name, assignment)
-                grade.auto_score = float(scores.get(name, 0.0))
-                grade.needs_manual_grade = False
-        gb.db.commit()  # once: the class's grades land together (and one fsync, not one per student)
-    return db_path
+
+def write_nbgrader_gradebook(results: list[SubmissionResult], *, course_root: Path, assignment: str) -> Path:
+    """Record every result in `<course_root>/gradebook.db` (created if missing); return its path."""
+    writer = GradebookWriter(course_root=course_root, assignment=assignment,
+                             exercise_max=class_exercise_max(results))
+    for r in results:
+        writer.add(r)
+    return writer.close()
 
 
 def write_nbgrader_feedback(result: SubmissionResult, *, course_root: Path, assignment: str) -> Path:
