@@ -9,6 +9,8 @@ def warm_imports() -> None:
     in torch._dynamo and sympy: ~1 s; matplotlib; pytest; IPython's input transformer). Imports only: no
     torch op runs, so forking afterwards stays safe; one intra-op thread per process (--jobs parallelises)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # torch.cuda.is_available() through NVML does not initialise CUDA, so judges forked afterwards can use it
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     import IPython.core.inputtransformer2  # noqa: F401
     import matplotlib
     matplotlib.use("Agg")
