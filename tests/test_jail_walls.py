@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -222,3 +223,25 @@ def test_fallback_without_namespaces_still_grades_and_says_so(monkeypatch):
         session.close()
     finally:
         z.close()
+
+
+def test_warm_forked_zygote_holds_no_secrets_either():
+    """The CLI's path: the zygote forked from a grader before it imports the checks (a fresh process here,
+    as the CLI is). Its jails see none of the judge's modules, and forking is refused once they are loaded."""
+    script = (
+        "import sys\n"
+        "from autograder.runner import grader_for\n"
+        "from autograder.jail.spawn import JailSpec, Zygote\n"
+        "from autograder.judge.client import JailClient\n"
+        f"g = grader_for('sgd_mnist')\n"
+        "s = g.zygote.session()\n"
+        f"c = JailClient(s, JailSpec(cells=[(0, {PROBE!r})], hidden=[], cell_timeout=20))\n"
+        "print('MODULES', c.call('probe_modules').value, c.isolation)\n"
+        "c.close(); s.close()\n"
+        "try:\n"
+        "    Zygote(fork=True)\n"
+        "except RuntimeError:\n"
+        "    print('REFUSED')\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert "MODULES [] namespaces" in out.stdout, out.stdout + out.stderr[-2000:]
+    assert "REFUSED" in out.stdout
