@@ -108,8 +108,11 @@ def build_root(*, hidden: list[Path], files: dict[str, bytes], limits: Limits) -
         os.makedirs(f"{root}/{sub}", exist_ok=True)
     mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("tmpfs", f"{root}/dev", "tmpfs", MS_NOSUID, "size=1m,mode=755")
-    for node in ("null", "zero", "random", "urandom") + tuple(n for n in os.listdir("/dev") if n.startswith("nvidia")):
+    gpus = tuple(n for n in os.listdir("/dev") if n.startswith("nvidia"))
+    for node in ("null", "zero", "random", "urandom") + gpus:
         _bind(f"/dev/{node}", root, writable=True)
+    if gpus:  # the CUDA driver reads PCI topology from /sys (read-only here); untested without a GPU
+        _bind("/sys", root)
     os.makedirs(f"{root}/dev/shm", exist_ok=True)
     scratch_opts = f"size={limits.scratch_bytes},mode=1777"
     for sub in ("dev/shm", "tmp", SCRATCH.strip("/")):
