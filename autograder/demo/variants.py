@@ -72,25 +72,19 @@ STUDENTS = [
         for p in params:
             p -= lr * p.grad           # the gradients are never zeroed
 """}, lost=("normalize", "sgd_step")),
-    Student("ivy", "hostile: patches torch.testing, hunts for the hidden checks, calls os._exit(0)",
+    Student("ivy", "hostile: her softmax patches torch.testing, hunts for the hidden checks, calls os._exit(0)",
             cells={"softmax": IMPORTS + """import glob, os
-
-torch.testing.assert_close = lambda *args, **kwargs: None     # every comparison "passes"
-torch.allclose = lambda *args, **kwargs: True
-for pattern in ("../../source/**/*.ipynb", "../../../autograder/checks/**/*.py", "/autograder/**/*.py",
-                "../../gradebook.db", os.path.expanduser("~/**/test_*.py")):
-    for path in glob.glob(pattern, recursive=True)[:20]:
-        try:
-            print("found", path, open(path, errors="replace").read(200))
-        except OSError as exc:
-            print("blocked", path, exc)
 
 
 def softmax(x):
-    return torch.exp(x)                                       # not even normalised
-
-
-os._exit(0)                                                   # leave before any check can fail
+    # Runs inside the jail when a check calls it: every attack below meets a wall.
+    torch.testing.assert_close = lambda *args, **kwargs: None     # only the jail's copy: the judge compares
+    torch.allclose = lambda *args, **kwargs: True
+    for pattern in ("../../source/**/*.ipynb", "../../../autograder/checks/**/*.py", "/autograder/**/*.py",
+                    "../../gradebook.db", os.path.expanduser("~/**/test_*.py")):
+        for path in glob.glob(pattern, recursive=True)[:20]:
+            print("found", path, open(path, errors="replace").read(200))
+    os._exit(0)                                               # leave before any check can fail
 """}, lost=("softmax",)),
     Student("jon", "corrupted upload: the notebook file is cut in half (invalid JSON)", truncate=True),
     Student("kim", "handed in the release notebook without doing anything", stubs=True),

@@ -40,7 +40,8 @@ class StudentError(Exception):
         if self.kind == "timeout":
             return f"{who} did not finish within its time limit (an endless loop, or far too slow)"
         if self.kind == "crash":
-            return f"the process running {who} died: {self.message}"
+            return (f"{who} ended the process it ran in (os._exit, a crash, or more memory than allowed), "
+                    "so it could not be checked")
         if self.kind == "missing":
             return f"{who} is not defined: {self.message}"
         return f"{who}: {self.message}"
