@@ -96,13 +96,14 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
             sink.send(result)
         say.one(result)
 
-    if todo:
-        grader_for(assignment)  # here, once: forked workers inherit it (imports, checks, the zygote)
-    sink = None  # started after the zygote exists, so that no forked helper holds its stdin open
+    sink = None  # nbgrader's gradebook writer: it imports nbgrader while the grader starts up
     if coursedir.CourseDir(Path(course_root)).source(assignment).is_dir():  # inside an nbgrader course
         from autograder.report.nbgrader_sink import Sink
-        sink = Sink(course_root=Path(course_root), assignment=assignment,
-                    exercise_max=exercise_max(assignment, options.exercises))
+        sink = Sink(course_root=Path(course_root), assignment=assignment)
+    if todo:
+        grader_for(assignment)  # here, once: forked workers inherit it (imports, checks, the zygote)
+    if sink is not None:
+        sink.begin(exercise_max(assignment, options.exercises))
         for old in results.values():
             sink.send(old)
     if jobs == 1 or len(todo) <= 1:

@@ -18,11 +18,14 @@ from autograder.results import SubmissionResult
 
 
 class Sink:
-    def __init__(self, *, course_root: Path, assignment: str, exercise_max: dict[str, float]):
+    def __init__(self, *, course_root: Path, assignment: str):
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.report.nbgrader_sink", str(course_root),
                                      assignment], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
         self.problem = ""
+
+    def begin(self, exercise_max: dict[str, float]) -> None:
+        """The assignment's exercises and maxima: the grade cells. Before any `send`."""
         self._write({"exercise_max": exercise_max})
 
     def _write(self, obj) -> None:
