@@ -20,10 +20,6 @@ from autograder.results import INTERNAL_ERROR, MISSING, SubmissionResult, Versio
 from autograder.runner import GradeOptions, exercise_max, grade_notebooks, grader_for
 
 
-def grader_max(assignment: str, exercises: tuple[str, ...]) -> dict[str, float]:
-    """Points per exercise from this worker's grader (started here if need be: it grades the next one)."""
-    return {k: v for k, v in grader_for(assignment).exercise_max.items() if not exercises or k in exercises}
-
 
 def discover(submissions: Path, assignment: str) -> dict[str, list[Path]]:
     """student id -> notebooks. nbgrader's `<dir>/<student>/<assignment>/*.ipynb`; also `<dir>/<student>/*.ipynb`
@@ -59,15 +55,9 @@ def _grade_one(student_id: str, notebooks: list[Path], assignment: str, options:
     if not notebooks:
         return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=MISSING,
                                            message="no notebook found in this submission",
-                                           exercise_max=grader_max(assignment, options.exercises),
+                                           exercise_max=exercise_max(assignment, options.exercises),
                                            notebook_sha256=content_hash([]))
-    result = grade_notebooks(notebooks=notebooks, student_id=student_id, assignment=assignment, options=options)
-    result.notebook_sha256 = content_hash(notebooks)
-    return result
-
-
-def _worker_init() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return grade_notebooks(notebooks=notebooks, student_id=student_id, assignment=assignment, options=options)
 
 
 def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | None = None, force: bool = False,
@@ -124,8 +114,7 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
 def _grade_parallel(todo, assignment, options, jobs, done) -> None:
     pending = {sid: nbs for sid, nbs in todo}
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork"),
-                                 initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
             futures = {pool.submit(_grade_one, sid, nbs, assignment, options): sid for sid, nbs in todo}
             for fut in as_completed(futures):
                 sid = futures[fut]

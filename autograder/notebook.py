@@ -60,22 +60,15 @@ def read_cells(path: Path) -> list[str]:
 
 def read_submission(notebooks: list[Path]) -> Submission:
     """Read every notebook of a submission; raises InvalidNotebook for the first broken one."""
-    sub = Submission()
-    digest = hashlib.sha256()
+    sub = Submission(sha256=content_hash(notebooks))
     for path in sorted(notebooks, key=lambda p: Path(p).name):
         path = Path(path)
-        digest.update(path.name.encode() + b"\0")
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            pass
         for number, src in enumerate(read_cells(path)):
             index = len(sub.cells)
             sub.cells.append((index, src))
             sub.origin[index] = (path.name, number)
         sub.notebooks.append(path.name)
         sub.paths.append(path)
-    sub.sha256 = digest.hexdigest()
     return sub
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import coursedir
-from autograder.notebook import InvalidNotebook, Submission, read_submission
+from autograder.notebook import InvalidNotebook, Submission, content_hash, read_submission
 from autograder.runner_warm import warm_imports
 from autograder.results import (CRASHED, GRADED, INTERNAL_ERROR, INVALID_NOTEBOOK, TIMEOUT, CheckResult,
                                 SubmissionResult)
@@ -222,34 +222,8 @@ def grader_for(assignment: str) -> Grader:
 
 
 def exercise_max(assignment: str, exercises: tuple[str, ...] = ()) -> dict[str, float]:
-    """Points per exercise (only `exercises`, when given). Collected in a child when this process has no
-    grader, so that a parent forking grading workers never imports the checks itself."""
-    maxes = _exercise_max(assignment)
-    return {k: v for k, v in maxes.items() if not exercises or k in exercises}
-
-
-def _exercise_max(assignment: str) -> dict[str, float]:
-    if assignment in _GRADERS:
-        return dict(_GRADERS[assignment].exercise_max)
-    if assignment not in _MAX_CACHE:
-        out = in_child(lambda report: _collect_only(assignment), timeout=300)
-        if "__error__" in out or not out.get("exercise_max"):
-            raise RuntimeError(f"the checks of {assignment!r} cannot be collected (none found, or an import "
-                               f"error in {coursedir.checks_dir(assignment)}):\n{out.get('message', '')}")
-        _MAX_CACHE[assignment] = out["exercise_max"]
-    return dict(_MAX_CACHE[assignment])
-
-
-_MAX_CACHE: dict[str, dict] = {}
-
-
-def _collect_only(assignment: str) -> dict:
-    import pytest
-
-    from autograder.judge.plugin import JudgePlugin, pytest_args
-    plugin = JudgePlugin()
-    pytest.main(pytest_args(coursedir.checks_dir(assignment), collect_only=True), plugins=[plugin])
-    return {"exercise_max": plugin.exercise_max}
+    """Points per exercise (only `exercises`, when given), from this process's grader (started if need be)."""
+    return {k: v for k, v in grader_for(assignment).exercise_max.items() if not exercises or k in exercises}
 
 
 def grade_notebooks(*, notebooks: list[Path], student_id: str, assignment: str,
@@ -260,9 +234,10 @@ def grade_notebooks(*, notebooks: list[Path], student_id: str, assignment: str,
     grader = grader_for(assignment)
     maxes = exercise_max(assignment, options.exercises)
 
-    def failed(status: str, message: str, sha: str = "") -> SubmissionResult:
+    def failed(status: str, message: str) -> SubmissionResult:
         return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=status,
-                                           message=message, exercise_max=maxes, notebook_sha256=sha,
+                                           message=message, exercise_max=maxes,
+                                           notebook_sha256=content_hash([Path(p) for p in notebooks]),
                                            seconds=time.monotonic() - started)
     if not notebooks:
         return failed(INVALID_NOTEBOOK, "no notebook was submitted")
@@ -272,7 +247,7 @@ def grade_notebooks(*, notebooks: list[Path], student_id: str, assignment: str,
         return failed(INVALID_NOTEBOOK, str(exc))
     out = grader.judge(sub, student_id=student_id, options=options)
     if "__error__" in out:
-        return failed(out["__error__"], out.get("message", "")[-1500:], sub.sha256)
+        return failed(out["__error__"], out.get("message", "")[-1500:])
     result = SubmissionResult(student_id=student_id, assignment=assignment, status=GRADED,
                               tests=[CheckResult(**t) for t in out["tests"]], exercise_max=maxes,
                               notebook_sha256=sub.sha256, isolation=out["isolation"],

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 
 
-_CHEAP_VALUES = (ast.Constant, ast.Name, ast.Attribute, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.UnaryOp,
-                 ast.BinOp, ast.IfExp, ast.Compare, ast.BoolOp, ast.Subscript, ast.keyword)
 _CHEAP_CALLS = {"torch.device", "torch.cuda.is_available", "torch.manual_seed", "device", "int", "float", "str",
                 "len", "range", "tuple", "list", "dict", "set", "np.random.seed", "random.seed",
                 "torch.backends.mps.is_available", "torch.set_printoptions", "np.set_printoptions",

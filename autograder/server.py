@@ -89,6 +89,7 @@ def serve(assignment: str, *, idle: float = IDLE_SECONDS) -> None:
     listener.bind(str(tmp))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)                       # appear only once ready
+    mine = os.stat(path).st_ino
     listener.listen(4)
     listener.settimeout(idle)
     try:
@@ -116,7 +117,7 @@ def serve(assignment: str, *, idle: float = IDLE_SECONDS) -> None:
                         pass
     finally:
         try:
-            if path.exists() and os.path.samefile(path, path):
+            if os.stat(path).st_ino == mine:    # a newer server may have taken the name since
                 path.unlink()
         except OSError:
             pass

@@ -118,7 +118,7 @@ def build_root(*, hidden: list[Path], files: dict[str, bytes], limits: Limits) -
     for sub in ("dev/shm", "tmp", SCRATCH.strip("/")):
         mount("tmpfs", f"{root}/{sub}", "tmpfs", MS_NOSUID | MS_NODEV, scratch_opts)
     hidden_real = [os.path.realpath(h) for h in hidden]
-    binds = [p for p in runtime_paths() if not any(_inside(h, p) and h == p for h in hidden_real)]
+    binds = [p for p in runtime_paths() if p not in hidden_real]
     for path in binds:
         _bind(path, root)
     for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):  # merged-/usr systems: keep the symlinks
