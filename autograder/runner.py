@@ -5,10 +5,11 @@
       ├─ zygote (torch imported, no torch op, never the checks): forked before the checks are imported, or
       │    a fresh `python -m autograder.jail.zygote` when this process already holds them (e.g. in tests)
       │    └─ session per judge ─ jail(s): the student's code behind the walls
-      └─ judge (forked per submission: runs the checks with pytest, asks its jail questions, compares)
+      └─ judge (forked once, kept while it behaves: runs the checks, asks each submission's jail questions,
+                compares; one zygote session, so the jails are its grandchildren through the zygote)
 
 The grader pays `import torch`, the checks' imports and torch's lazy imports once; a submission then costs
-two forks, the notebook's definitions and the checks themselves. Whatever happens below, the caller gets a
+a jail (forked from the zygote), the notebook's definitions and the checks themselves. Whatever happens below, the caller gets a
 `SubmissionResult` back.
 """
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import pickle
 import select
 import signal
+import struct
 import time
 import traceback
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from pathlib import Path
 
 from autograder import coursedir
 from autograder.notebook import InvalidNotebook, Submission, content_hash, read_submission
-from autograder.runner_warm import warm_imports
+from autograder.runner_warm import warm_judge, warm_torch
 from autograder.results import (CRASHED, GRADED, INTERNAL_ERROR, INVALID_NOTEBOOK, TIMEOUT, CheckResult,
                                 SubmissionResult)
 
@@ -64,63 +67,95 @@ def public_files(assignment: str, course_root: Path, notebooks: list[Path] = ())
             if p.is_file() and p.suffix == ".py" and p.stat().st_size <= 1 << 20}
 
 
-# ---------------------------------------------------------------- child processes with a deadline
-def in_child(fn, *, timeout: float, on_timeout=None) -> dict:
-    """Run `fn(report)` in a forked child; return its JSON-able result, or {"__error__": status, "message"}.
-    `report(obj)` lets the child tell the parent things as they happen (e.g. jail pids to kill on timeout)."""
-    r, w = os.pipe()
-    side_r, side_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        os.close(side_r)
-        os.setsid()
-        side = os.fdopen(side_w, "w", buffering=1)
+# ---------------------------------------------------------------- the judge process
+class JudgeProcess:
+    """A forked judge that grades one submission after another for the process that started it.
+
+    The judge runs the checks and talks to the jails; it never runs student code, but it does handle what
+    jails send back, so it lives in its own process: whatever goes wrong there costs one submission, never the
+    worker. Forking a fresh judge per submission would cost ~40 ms each (copying the grader's page tables,
+    then copy-on-write faults as the judge warms up again), so one is kept for as long as it behaves and
+    replaced after a timeout (it is killed, with its jails) or a crash. Its jails come from one zygote session,
+    opened once."""
+
+    def __init__(self, grader: "Grader"):
+        self.grader = grader
+        self.pid = 0
+        self.owner = os.getpid()
+
+    def _start(self) -> None:
+        job_r, job_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(job_w)
+                os.close(out_r)
+                os.setsid()
+                from autograder.jail.spawn import _close_other_fds, die_with_parent
+                die_with_parent()
+                # nothing of the worker's stays open here (e.g. the gradebook writer's stdin, which must see EOF)
+                _close_other_fds({job_r, out_w, self.grader.zygote.ctl.fileno()})
+                self.grader._serve_judge(job_r, out_w)
+            finally:
+                os._exit(0)
+        os.close(job_r)
+        os.close(out_w)
+        self.pid, self.job_w, self.out_r, self.buf = pid, job_w, out_r, b""
+
+    def stop(self) -> None:
+        if self.pid and self.owner == os.getpid():
+            _kill_tree(self.pid)
+            for fd in (self.job_w, self.out_r):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.pid = 0
+
+    def _send_job(self, job: bytes) -> bool:
         try:
-            data = json.dumps(fn(lambda obj: side.write(json.dumps(obj) + "\n"))).encode()
-        except BaseException:  # noqa: BLE001
-            data = json.dumps({"__error__": INTERNAL_ERROR, "message": traceback.format_exc()[-3000:]}).encode()
-        with os.fdopen(w, "wb") as f:
-            f.write(data)
-        os._exit(0)
-    os.close(w)
-    os.close(side_w)
-    chunks, notes, deadline = [], [], time.monotonic() + timeout
-    side_buf = b""
-    with os.fdopen(r, "rb") as f, os.fdopen(side_r, "rb") as side:
-        open_fds = {f.fileno(), side.fileno()}
-        while f.fileno() in open_fds:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select(list(open_fds), [], [], max(left, 0))
-            if not ready:
-                notes += _lines(side_buf)
-                _kill_tree(pid)
-                if on_timeout:
-                    on_timeout(notes)
-                return {"__error__": TIMEOUT, "message": f"grading took longer than {timeout:g} s"}
-            for fd in ready:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    open_fds.discard(fd)
-                elif fd == f.fileno():
-                    chunks.append(chunk)
+            os.write(self.job_w, struct.pack("<Q", len(job)))
+            view = memoryview(job)
+            while view:
+                view = view[os.write(self.job_w, view):]
+            return True
+        except OSError:          # it died between two submissions
+            self.stop()
+            return False
+
+    def grade(self, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
+        """The judge's JSON-able result, or {"__error__": status, "message"}."""
+        if self.owner != os.getpid():   # inherited through a fork: that judge belongs to the parent
+            self.pid, self.owner = 0, os.getpid()
+        job = pickle.dumps((sub, student_id, options))
+        if not (self.pid and self._send_job(job)):
+            self._start()
+            if not self._send_job(job):
+                return {"__error__": INTERNAL_ERROR, "message": "the judge process could not be started"}
+        notes, deadline = [], time.monotonic() + options.submission_timeout
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                msg = json.loads(line)
+                if "note" in msg:
+                    notes.append(msg["note"])
                 else:
-                    side_buf += chunk
-    _, status = os.waitpid(pid, 0)
-    try:
-        return json.loads(b"".join(chunks))
-    except ValueError:
-        return {"__error__": CRASHED, "message": f"the judge process ended unexpectedly (status {status})"}
-
-
-def _lines(buf: bytes) -> list:
-    out = []
-    for line in buf.decode(errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
+                    result = msg["result"]
+                    if "__error__" in result or result.get("recycle"):
+                        self.stop()   # a judge that failed, or ran pytest in-process, is not reused
+                    return result
+            ready, _, _ = select.select([self.out_r], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                self.stop()
+                _kill_jails(notes)
+                return {"__error__": TIMEOUT, "message": f"grading took longer than {options.submission_timeout:g} s"}
+            chunk = os.read(self.out_r, 1 << 20)
+            if not chunk:
+                self.stop()
+                _kill_jails(notes)
+                return {"__error__": CRASHED, "message": "the judge process ended unexpectedly"}
+            self.buf += chunk
 
 
 def _kill_tree(pid: int) -> None:
@@ -150,15 +185,16 @@ class Grader:
 
     def __init__(self, assignment: str):
         from autograder.jail.spawn import Zygote, holds_secrets
-        fork = not holds_secrets()      # jails must never hold the checks or solutions
-        if not fork:
+        if holds_secrets():             # jails must never hold the checks or solutions
             self.zygote = Zygote()      # a fresh process, warming up while this one does
-        warm_imports()
-        if fork:
-            self.zygote = Zygote(fork=True)  # inherits the warm imports; the checks are imported only after
+        else:
+            warm_torch()                # shared with the zygote (copy-on-write); the checks come only after
+            self.zygote = Zygote(fork=True)  # warms up the jail's imports on one core ...
+        warm_judge()                    # ... while this process warms up the judge's on the other
         self.assignment = assignment
         self.checks = coursedir.checks_dir(assignment)
         self.exercise_max = self._collect()
+        self._judge: JudgeProcess | None = None
 
     def _collect(self) -> dict[str, float]:
         """Import the checks here (judges inherit them) and read every exercise's points."""
@@ -173,11 +209,33 @@ class Grader:
         return plugin.exercise_max
 
     def judge(self, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
-        def run(report):
-            return self._judge_in_child(sub, student_id=student_id, options=options, report=report)
-        return in_child(run, timeout=options.submission_timeout, on_timeout=_kill_jails)
+        if self._judge is None:
+            self._judge = JudgeProcess(self)
+        return self._judge.grade(sub, student_id=student_id, options=options)
 
-    def _judge_in_child(self, sub: Submission, *, student_id: str, options: GradeOptions, report) -> dict:
+    def _serve_judge(self, job_fd: int, out_fd: int) -> None:
+        """The judge process's loop: a job (pickled by our own parent) in, JSON lines out."""
+        jobs, out = os.fdopen(job_fd, "rb"), os.fdopen(out_fd, "wb")
+        session = self.zygote.session()
+
+        def send(obj) -> None:
+            out.write(json.dumps(obj).encode() + b"\n")
+            out.flush()
+        session.on_spawn = lambda init, middle: send({"note": {"jail": [init, middle]}})
+        while True:
+            head = jobs.read(8)
+            if len(head) < 8:
+                return
+            sub, student_id, options = pickle.loads(jobs.read(struct.unpack("<Q", head)[0]))
+            try:
+                result = self._judge_one(session, sub, student_id=student_id, options=options)
+            except BaseException:  # noqa: BLE001
+                result = {"__error__": INTERNAL_ERROR, "message": traceback.format_exc()[-3000:]}
+            finally:
+                session.kill_spawned()
+            send({"result": result})
+
+    def _judge_one(self, session, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
         import pytest
 
         from autograder.jail.spawn import JailSpec
@@ -187,8 +245,6 @@ class Grader:
         from autograder.judge.source import StudentSource
         from autograder.selection import select_cells
 
-        session = self.zygote.session()
-        session.on_spawn = lambda init, middle: report({"jail": [init, middle]})
         source = StudentSource(sub.cells)
         cells = (select_cells(sub.cells, source) if options.select_cells
                  else [(i, source.code(i)) for i, _ in sub.cells])  # translated here, once
@@ -196,6 +252,7 @@ class Grader:
                         hidden=hidden_paths(options.course_root), cell_timeout=options.cell_timeout)
         jail = JailClient(session, spec)
         key = f"{self.assignment}\0{student_id}"
+        recycle = False
         try:
             if options.fast_checks and fastrun.supported(self.plans):
                 tests, problems = fastrun.run_checks(self.plans, jail=jail, source=source, student_key=key,
@@ -205,11 +262,11 @@ class Grader:
                                      exercises=list(options.exercises) or None)
                 pytest.main(pytest_args(self.checks), plugins=[plugin])
                 tests, problems = plugin.results(), plugin.problems
+                recycle = True   # pytest's session state is not meant to be reused
         finally:
             jail.close()
-            session.close()
         return {"tests": [vars(t) for t in tests], "cells": jail.cells, "isolation": jail.isolation,
-                "problems": problems}
+                "problems": problems, "recycle": recycle}
 
 
 _GRADERS: dict[str, Grader] = {}

@@ -253,13 +253,15 @@ def memory_worker(submitted: Path, course_root: Path, count: int, out: Path) -> 
     options = GradeOptions(course_root=course_root)
     grader = grader_for(ASSIGNMENT)
     zygote = grader.zygote.pid
-    worker, zyg, secs, statuses = [], [], [], {}
+    worker, judge, zyg, secs, statuses, judges = [], [], [], [], {}, set()
     for i in range(count):
         nb = notebooks[i % len(notebooks)]
         r = grade_notebooks(notebooks=[nb], student_id=f"m{i:04d}", assignment=ASSIGNMENT, options=options)
         statuses[r.status] = statuses.get(r.status, 0) + 1
         secs.append(r.seconds)
         worker.append(rss_of() / 2**20)
+        judges.add(grader._judge.pid)
+        judge.append(rss_of(grader._judge.pid) / 2**20)
         zyg.append(rss_of(zygote) / 2**20)
 
     def stats(series: list[float]) -> dict:
@@ -269,8 +271,10 @@ def memory_worker(submitted: Path, course_root: Path, count: int, out: Path) -> 
                 "slope_kib_per_submission": round(_slope(warm) * 1024, 2)}
     out.write_text(json.dumps({"submissions": count, "statuses": statuses,
                                "median_submission_s": round(statistics.median(secs), 3),
-                               "worker": stats(worker), "zygote": stats(zyg),
+                               "worker": stats(worker), "judge": stats(judge), "judge_processes": len(judges),
+                               "zygote": stats(zyg),
                                "worker_series_mib": [round(x, 1) for x in worker],
+                               "judge_series_mib": [round(x, 1) for x in judge],
                                "zygote_series_mib": [round(x, 1) for x in zyg]}, indent=1))
 
 
@@ -363,6 +367,11 @@ def print_report(r: dict) -> None:
             f"{mem['median_submission_s']} s each):")
         say(f"  worker RSS: first {w['first_mib']} MiB, last {w['last_mib']} MiB, max {w['max_mib']} MiB, "
             f"slope after warm-up {w['slope_kib_per_submission']} KiB/submission")
+        if "judge" in mem:
+            j = mem["judge"]
+            say(f"  judge RSS ({mem['judge_processes']} process(es) for all of them): first {j['first_mib']} MiB, "
+                f"last {j['last_mib']} MiB, max {j['max_mib']} MiB, slope after warm-up "
+                f"{j['slope_kib_per_submission']} KiB/submission")
         say(f"  zygote RSS: first {z['first_mib']} MiB, last {z['last_mib']} MiB, max {z['max_mib']} MiB, "
             f"slope after warm-up {z['slope_kib_per_submission']} KiB/submission")
     elif mem:

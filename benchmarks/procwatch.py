@@ -8,7 +8,7 @@ two polls). Roles are assigned at the end from the whole tree:
     zygote       `python -m autograder.jail.zygote` (forks the jails)
     zygote fork  the zygote's per-judge session servers and the jails' launchers (before the uid drop)
     worker       the process that owns a zygote: the grading worker (with --jobs 1, the CLI process itself)
-    judge        a worker's forked child (pytest and the hidden checks for one submission)
+    judge        a worker's forked child (the hidden checks, one submission after another)
     kernel       an ipykernel (nbgrader's per-notebook kernel)
     main         the root, when it is none of the above (nbgrader autograde, or the --jobs N parent)
     other        anything else (e.g. a child collecting the checks' points before the zygote starts, alembic)

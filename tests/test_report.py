@@ -193,3 +193,22 @@ def test_nbgrader_feedback_layout(tmp_path):
     assert hostile.parent.parent == tmp_path / "feedback"
     with pytest.raises(ValueError):
         write_nbgrader_feedback(make_result(), course_root=tmp_path, assignment="../x")
+
+
+def test_alembic_head_is_what_nbgrader_would_stamp():
+    """New gradebooks are stamped in-process with the revision `alembic heads` (nbgrader's way) prints."""
+    from nbgrader.api import get_alembic_version
+
+    from autograder.report.gradebook import _alembic_in_process, alembic_head
+    env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = env_path
+    try:
+        expected = get_alembic_version()    # runs `alembic heads` in a subprocess
+    finally:
+        os.environ["PATH"] = saved
+    assert alembic_head() == expected and len(expected) >= 8
+    import nbgrader.api
+    with _alembic_in_process():
+        assert nbgrader.api.get_alembic_version is alembic_head
+    assert nbgrader.api.get_alembic_version is get_alembic_version

@@ -163,8 +163,9 @@ class Zygote:
     private channel served by a per-session fork of the zygote, so a judge killed mid-request never leaves
     the shared channel half-read.
 
-    `fork=True` forks it from the calling process (which must hold no secrets and have run no torch op: it
-    then starts warm, for free); otherwise it is a fresh `python -m autograder.jail.zygote`."""
+    `fork=True` forks it from the calling process (which must hold no secrets and have run no torch op): it
+    starts with what that process imported (torch) and imports the rest of the jail's needs itself, while
+    its parent goes on with its own; otherwise it is a fresh `python -m autograder.jail.zygote`."""
 
     def __init__(self, *, fork: bool = False):
         self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -177,6 +178,8 @@ class Zygote:
                 self.ctl.close()
                 die_with_parent()
                 _close_other_fds({child.fileno()})  # nothing of the parent's (pipes, sockets) stays open here
+                from autograder.runner_warm import warm_jail
+                warm_jail()
                 self._accept(child)
         else:
             import subprocess
@@ -225,8 +228,8 @@ def zygote_main(fd: int) -> None:
     """The zygote process: warm up (imports only), then fork a session server per judge that asks."""
     ctl = socket.socket(fileno=fd)
     die_with_parent()
-    from autograder.runner_warm import warm_imports
-    warm_imports()
+    from autograder.runner_warm import warm_jail
+    warm_jail()
     Zygote._accept(ctl)
 
 
@@ -259,7 +262,7 @@ class ZygoteSession:
     def spawn(self, spec: JailSpec) -> JailHandle:
         from autograder import wire
         self.count += 1
-        uid = walls.JAIL_UID_BASE + (os.getpid() * 64 + self.count) % 100_000
+        uid = walls.JAIL_UID_BASE + (os.getpid() * 64 + self.count % 64) % 100_000
         wire.send(self.chan, {"cells": [list(c) for c in spec.cells], "files": spec.files, "hidden": spec.hidden,
                               "cell_timeout": spec.cell_timeout, "limits": asdict(spec.limits), "uid": uid})
         info, _ = wire.recv(self.chan)
@@ -271,12 +274,17 @@ class ZygoteSession:
             self.on_spawn(handle.init_pid, handle.middle_pid)
         return handle
 
-    def close(self) -> None:
+    def kill_spawned(self) -> None:
+        """SIGKILL every jail spawned so far (each init is PID 1 of its namespace: all in it die)."""
         for init, _middle in self.spawned:
             try:
                 os.kill(init, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        self.spawned.clear()
+
+    def close(self) -> None:
+        self.kill_spawned()
         self.chan.close()
 
 

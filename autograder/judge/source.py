@@ -9,7 +9,11 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 
 def translate(source: str) -> str:
-    """IPython syntax (magics, !shell) to plain Python, as the jail will run it."""
+    """IPython syntax (magics, !shell) to plain Python, as the jail will run it. A cell that already parses as
+    Python (nearly all) is kept as it is: IPython's escapes are all syntax errors in Python, and its
+    tokenizing translator costs more than the rest of reading a notebook."""
+    if _parse(source) is not None:
+        return source
     try:
         return TransformerManager().transform_cell(source)
     except (SyntaxError, ValueError, RecursionError):

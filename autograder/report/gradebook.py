@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import sys
 import warnings
 from pathlib import Path
 
@@ -69,20 +67,32 @@ def _ensure_grade(gb, submission, notebook_name: str, cell_name: str, assignment
     return grade
 
 
+def alembic_head() -> str:
+    """The schema revision nbgrader stamps a new gradebook with: the head of nbgrader's own alembic scripts.
+
+    nbgrader finds it by running `alembic heads` in a subprocess (about 2 s, and only if `alembic` is on PATH,
+    which it is not for a venv's scripts called by full path); this reads the same scripts in-process."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    config = Config()
+    config.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    heads = ScriptDirectory.from_config(config).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"nbgrader's gradebook schema has {len(heads)} heads, expected one: {heads}")
+    return heads[0]
+
+
 @contextlib.contextmanager
-def _alembic_on_path():
-    """nbgrader stamps a new gradebook by running the `alembic` script from PATH, which a venv's scripts
-    called by full path (`.venv/bin/autograder`) do not have: lend it this interpreter's bin folder."""
-    saved = os.environ.get("PATH")
-    if shutil.which("alembic") is None:
-        os.environ["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), saved]))
+def _alembic_in_process():
+    """While a gradebook is opened: nbgrader asks `alembic_head()` for a new gradebook's version."""
+    import nbgrader.api
+    saved = nbgrader.api.get_alembic_version
+    nbgrader.api.get_alembic_version = alembic_head
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("PATH", None)
-        else:
-            os.environ["PATH"] = saved
+        nbgrader.api.get_alembic_version = saved
 
 
 class GradebookWriter:
@@ -100,7 +110,7 @@ class GradebookWriter:
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's own add_submission trips SQLAlchemy's autoflush
-        with _alembic_on_path():
+        with _alembic_in_process():
             self.gb = Gradebook(f"sqlite:///{self.path}")
         self.gb.update_or_create_assignment(assignment)
         for nb_name in dict.fromkeys(self.notebook_of.values()):

@@ -1,0 +1,111 @@
+"""The judge process: one per grading process, reused from one submission to the next, replaced when it fails,
+and whatever happens to it costs only the submission it was grading."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import replace
+
+from autograder.jail import walls
+from autograder.runner import GradeOptions, grade_notebooks, grader_for
+from tests.nbtools import REPO, full, variant
+
+OPTS = GradeOptions(course_root=REPO, cell_timeout=3.0, exercises=("softmax", "matmul"))
+SLEEPY_SOFTMAX = "import time\ndef softmax(x):\n    time.sleep(30)\n    return x\n"
+
+
+def grade(path, sid, options=OPTS):
+    return grade_notebooks(notebooks=[path], student_id=sid, assignment="sgd_mnist", options=options)
+
+
+def judge_of():
+    return grader_for("sgd_mnist")._judge
+
+
+def assert_full_marks(r):
+    assert r.status == "graded", (r.status, r.message)
+    assert all(full(r, e) for e in OPTS.exercises), r.exercise_scores()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def jail_uids_alive(judge_pid: int) -> list[int]:
+    """Processes running as one of the uids that judge's jails get (see ZygoteSession.spawn)."""
+    first = walls.JAIL_UID_BASE + (judge_pid * 64) % 100_000
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                uid = os.stat(f"/proc/{entry}").st_uid
+            except OSError:
+                continue
+            if first <= uid < first + 64 and alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+def test_one_judge_grades_one_submission_after_another(tmp_path):
+    path = variant(tmp_path / "nb.ipynb")
+    first = grade(path, "first")
+    pid = judge_of().pid
+    second = grade(path, "second")
+    assert_full_marks(first)
+    assert_full_marks(second)
+    assert judge_of().pid == pid and alive(pid)
+
+
+def test_a_judge_that_died_between_submissions_is_replaced(tmp_path):
+    path = variant(tmp_path / "nb.ipynb")
+    assert_full_marks(grade(path, "before"))
+    old = judge_of().pid
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(old) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert_full_marks(grade(path, "after"))
+    assert judge_of().pid not in (0, old)
+
+
+def test_a_submission_past_its_time_limit_costs_only_itself(tmp_path):
+    slow = variant(tmp_path / "slow.ipynb", replace={"softmax": SLEEPY_SOFTMAX})
+    started = time.monotonic()
+    r = grade(slow, "slow", options=replace(OPTS, submission_timeout=4.0, cell_timeout=20.0))
+    assert r.status == "timeout", (r.status, r.message)
+    assert time.monotonic() - started < 15
+    assert judge_of().pid == 0          # the judge was killed with its jails ...
+    assert_full_marks(grade(variant(tmp_path / "nb.ipynb"), "next"))   # ... and the next one is fresh
+
+
+def test_the_timed_out_judges_jails_are_killed(tmp_path):
+    assert_full_marks(grade(variant(tmp_path / "nb.ipynb"), "warm"))
+    pid = judge_of().pid
+    slow = variant(tmp_path / "slow.ipynb", replace={"softmax": SLEEPY_SOFTMAX})
+    assert grade(slow, "slow", options=replace(OPTS, submission_timeout=4.0, cell_timeout=20.0)).status == "timeout"
+    deadline = time.monotonic() + 10
+    while jail_uids_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not jail_uids_alive(pid)
+
+
+def test_the_judge_holds_none_of_its_parents_other_files(tmp_path):
+    """E.g. the gradebook writer's stdin: a judge holding it open would keep the writer from seeing EOF."""
+    grader_for("sgd_mnist")
+    if judge_of() is not None:
+        judge_of().stop()
+    r, w = os.pipe()
+    try:
+        assert_full_marks(grade(variant(tmp_path / "nb.ipynb"), "fds"))
+        pid = judge_of().pid
+        ours = f"pipe:[{os.fstat(w).st_ino}]"
+        held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        assert ours not in held, held
+    finally:
+        os.close(r)
+        os.close(w)
