@@ -195,6 +195,8 @@ class Grader:
         self.checks = coursedir.checks_dir(assignment)
         self.exercise_max = self._collect()
         self._judge: JudgeProcess | None = None
+        from autograder.jail.spawn import freeze_heap
+        freeze_heap()   # judges (and `--jobs` workers) are forked from here
 
     def _collect(self) -> dict[str, float]:
         """Import the checks here (judges inherit them) and read every exercise's points."""

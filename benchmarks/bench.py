@@ -268,6 +268,7 @@ def memory_worker(submitted: Path, course_root: Path, count: int, out: Path) -> 
         warm = series[len(series) // 10:]  # after a warm-up tenth
         return {"first_mib": round(series[0], 1), "last_mib": round(series[-1], 1), "max_mib": round(max(series), 1),
                 "growth_after_warmup_mib": round(warm[-1] - warm[0], 2),
+                "growth_second_half_mib": round(series[-1] - series[len(series) // 2], 2),
                 "slope_kib_per_submission": round(_slope(warm) * 1024, 2)}
     out.write_text(json.dumps({"submissions": count, "statuses": statuses,
                                "median_submission_s": round(statistics.median(secs), 3),
@@ -371,7 +372,8 @@ def print_report(r: dict) -> None:
             j = mem["judge"]
             say(f"  judge RSS ({mem['judge_processes']} process(es) for all of them): first {j['first_mib']} MiB, "
                 f"last {j['last_mib']} MiB, max {j['max_mib']} MiB, slope after warm-up "
-                f"{j['slope_kib_per_submission']} KiB/submission")
+                f"{j['slope_kib_per_submission']} KiB/submission, growth over the second half "
+                f"{j['growth_second_half_mib']} MiB")
         say(f"  zygote RSS: first {z['first_mib']} MiB, last {z['last_mib']} MiB, max {z['max_mib']} MiB, "
             f"slope after warm-up {z['slope_kib_per_submission']} KiB/submission")
     elif mem:
@@ -415,6 +417,11 @@ def acceptance(r: dict) -> list[dict]:
         lines.append({"what": f"a worker's memory is flat over {mem['submissions']} submissions "
                               "(slope after warm-up < 16 KiB per submission)",
                       "value": f"{growth} KiB/submission", "ok": growth < 16})
+    if "judge" in mem:
+        half = mem["judge"]["growth_second_half_mib"]
+        lines.append({"what": f"  its judge process too (growth over the second half of the {mem['submissions']} "
+                              "< 1 MiB; it warms up over the first ~100)",
+                      "value": f"{half} MiB", "ok": half < 1})
     return lines
 
 

@@ -12,6 +12,7 @@ Killing `init` (by its host pid) kills every process the student started inside 
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -149,6 +150,14 @@ def die_with_parent() -> None:
     walls._libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def freeze_heap() -> None:
+    """Before forking many children: move every object alive now out of the garbage collector's reach. A
+    collection in a child would otherwise write to the header of every object it inherited, copying the
+    parent's whole heap page by page (copy-on-write). (No collection first: on this heap it takes 0.16 s, for
+    a little garbage that then stays.)"""
+    gc.freeze()
+
+
 SECRET_MODULES = ("solutions", "autograder.checks", "autograder.judge")
 
 
@@ -191,6 +200,7 @@ class Zygote:
     @staticmethod
     def _accept(ctl: socket.socket) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+        freeze_heap()
         try:
             while True:
                 msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)

@@ -123,10 +123,22 @@ class GradebookWriter:
         self.gb.update_or_create_student(r.student_id)
         submission = self.gb.update_or_create_submission(self.assignment, r.student_id)
         scores = r.exercise_scores()
+        existing = self._grades_of(submission)
         for name in self.exercise_max:
-            grade = _ensure_grade(self.gb, submission, self.notebook_of[name], name, self.assignment)
+            grade = existing.get((self.notebook_of[name], name)) or _ensure_grade(
+                self.gb, submission, self.notebook_of[name], name, self.assignment)
             grade.auto_score = float(scores.get(name, 0.0))
             grade.needs_manual_grade = False
+
+    def _grades_of(self, submission) -> dict:
+        """(notebook, cell) -> Grade of one submission, in one query (nbgrader's find_grade is one per cell)."""
+        from nbgrader.api import Grade, GradeCell, Notebook, SubmittedNotebook
+        rows = (self.gb.db.query(Grade, Notebook.name, GradeCell.name)
+                .join(GradeCell, GradeCell.id == Grade.cell_id)
+                .join(SubmittedNotebook, SubmittedNotebook.id == Grade.notebook_id)
+                .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+                .filter(SubmittedNotebook.assignment_id == submission.id).all())
+        return {(notebook, cell): grade for grade, notebook, cell in rows}
 
     def close(self) -> Path:
         try:
