@@ -212,3 +212,33 @@ def test_alembic_head_is_what_nbgrader_would_stamp():
     with _alembic_in_process():
         assert nbgrader.api.get_alembic_version is alembic_head
     assert nbgrader.api.get_alembic_version is get_alembic_version
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's own add_submission trips autoflush
+def test_gradebook_writer_mirrors_nbgrader_add_submission(tmp_path):
+    """A submission recorded by our writer has the rows nbgrader's own `add_submission` would create (a Grade
+    per grade cell, a Comment per solution cell, both per task cell), so formgrader sees no difference."""
+    from nbgrader.api import Gradebook
+
+    from autograder.report.gradebook import GradebookWriter, _alembic_in_process
+    course = tmp_path / "course"
+    _notebook(course / "release" / "sgd_mnist" / "model.ipynb", ["softmax", "matmul"])
+    with _alembic_in_process(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.add_assignment("sgd_mnist")
+        gb.add_notebook("model", "sgd_mnist")
+        gb.add_solution_cell("softmax", "model", "sgd_mnist")
+        gb.add_task_cell("explain", "model", "sgd_mnist", max_score=3, cell_type="markdown")
+    writer = GradebookWriter(course_root=course, assignment="sgd_mnist", exercise_max={"softmax": 4.0, "matmul": 3.0})
+    writer.add(make_result("alice"))
+    writer.close()
+
+    def shape(sub):
+        nb = sub.notebooks[0]
+        return (sorted(g.cell.name for g in nb.grades), sorted(c.cell.name for c in nb.comments))
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.add_student("bob")
+        bob = gb.add_submission("sgd_mnist", "bob")
+        alice = gb.find_submission("sgd_mnist", "alice")
+        assert shape(alice) == shape(bob) == (["explain", "matmul", "softmax"], ["explain", "softmax"])
+        assert gb.find_grade("softmax", "model", "sgd_mnist", "alice").auto_score == \
+            make_result("alice").exercise_scores()["softmax"]

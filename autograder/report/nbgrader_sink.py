@@ -1,7 +1,7 @@
 """nbgrader's gradebook and feedback folders, written by a helper process alongside the grading.
 
-Importing nbgrader takes about a second (it imports its server extensions) and nbgrader's ORM takes
-milliseconds per student. `Sink` runs `python -m autograder.report.nbgrader_sink`, which pays the start-up
+Importing nbgrader takes about a second (it imports its server extensions); recording a student then takes
+a few milliseconds (see `GradebookWriter.add`). `Sink` runs `python -m autograder.report.nbgrader_sink`, which pays the start-up
 while the grader starts (at a lower priority: the grader and its zygote come first) and then records each
 result as it arrives (one JSON line each on its stdin), committing the whole class at the end.
 """
