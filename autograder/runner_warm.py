@@ -41,8 +41,3 @@ def warm_judge() -> None:
     import pytest  # noqa: F401
     _warm_lazy_torch()
 
-
-def warm_imports() -> None:
-    """Everything, for a process that is both (tests, tools)."""
-    warm_jail()
-    warm_judge()

@@ -128,7 +128,7 @@ class GradebookWriter:
         Through SQLAlchemy Core on nbgrader's own tables (its column defaults included), mirroring what
         nbgrader's `add_student` / `add_submission` create; the ORM path costs ~15 ms and two commits per
         student, which the grading of a whole class then waits for."""
-        from nbgrader.api import Student, SubmittedAssignment
+        from nbgrader.api import Grade, Student, SubmittedAssignment
         from sqlalchemy import insert, select, update
         db = self.gb.db
         if db.execute(select(Student.id).where(Student.id == r.student_id)).first() is None:
@@ -140,7 +140,6 @@ class GradebookWriter:
             submission = self._new_submission(r.student_id)
         scores = r.exercise_scores()
         existing = self._grade_ids(submission)
-        from nbgrader.api import Grade
         for name in self.exercise_max:
             grade_id = existing.get((self.notebook_of[name], name))
             if grade_id is None:   # a grade cell added after this submission was recorded
