@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -71,6 +72,9 @@ def probe_spawn(n):
         except Exception:
             pass
     return started
+
+def probe_cwd():
+    return os.getcwd()
 
 def probe_memory():
     try:
@@ -221,6 +225,48 @@ def test_fallback_without_namespaces_still_grades_and_says_so(monkeypatch):
         assert client.call("probe_memory").value == "MemoryError"
         client.close()
         session.close()
+    finally:
+        z.close()
+
+
+def _children_of(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "ppid=,pid=,stat="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split() and int(line.split()[0]) == pid]
+
+
+@pytest.mark.parametrize("isolation", ["namespaces", "rlimits"])
+def test_session_reaps_its_jails_and_their_scratch(monkeypatch, isolation):
+    """Each jail is one fork of the session server (no middle process): the server reaps the jails its judge
+    killed, removes the fallback's scratch folders, and leaves nothing behind when its judge hangs up."""
+    if isolation == "rlimits":
+        monkeypatch.setenv("AUTOGRADER_ISOLATION", "rlimits")
+    z = Zygote()
+    try:
+        session = z.session()
+        scratches, spray_uids = [], []
+        for _ in range(4):
+            client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+            assert client.call("probe_spawn", 3, timeout=30).value == 3     # detached sleeps, own sessions
+            scratches.append(client.call("probe_cwd").value)
+            spray_uids.append(client.call("probe_ids").value[0])
+            assert client.isolation.startswith(isolation)
+            client.close()
+        server = [int(line.split()[1]) for line in _children_of(z.pid)]
+        assert len(server) == 1
+        # every jail is dead; those killed before the last spawn request but the one just before it are reaped
+        assert all("Z" in c.split()[2] for c in _children_of(server[0]))
+        assert len(_children_of(server[0])) <= 2
+        session.close()
+        deadline = time.monotonic() + 10
+        while (_children_of(z.pid) or any(_processes_of(u) for u in spray_uids)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _children_of(z.pid) == []
+        assert all(_processes_of(u) == [] for u in spray_uids)
+        if isolation == "rlimits":   # on the host's disk: removed; with namespaces: a tmpfs that died with the jail
+            assert all(s.startswith(tempfile.gettempdir()) for s in scratches), scratches
+            assert not any(os.path.exists(s) for s in scratches)
+        else:
+            assert scratches == ["/workspace"] * 4
     finally:
         z.close()
 

@@ -4,11 +4,13 @@ A `Zygote` is a fresh Python process that has imported torch and the jail's runt
 solutions) and runs no torch op; it forks one jail per request, so a jail costs a fork (milliseconds) instead
 of a fresh `import torch` (about 2 s). Each jail is:
 
-    zygote -> session server (one per judge) -> middle (setsid, unshare: new mount/pid/net/ipc/uts namespaces)
-        -> init (PID 1 of its namespace: builds the private root, drops to its own uid, sets rlimits,
-                 scrubs the environment, runs the notebook, serves requests)
+    zygote -> session server (one per judge; unshares a PID namespace for its next child, forks, setns back)
+        -> init (PID 1 of its new PID namespace: setsid, its own mount/net/ipc/uts namespaces, builds the
+                 private root, drops to its own uid, sets rlimits, scrubs the environment, runs the
+                 notebook, serves requests)
 
-Killing `init` (by its host pid) kills every process the student started inside the namespace.
+Killing `init` (by its host pid) kills every process the student started inside the namespace. The session
+server reaps its jails (and removes the fallback's scratch folders) before each new jail and when it ends.
 """
 from __future__ import annotations
 
@@ -42,23 +44,20 @@ class JailSpec:
 class JailHandle:
     sock: socket.socket
     init_pid: int
-    middle_pid: int
     isolation: str
 
     def kill(self) -> None:
-        # Killing PID 1 of the namespace kills every process in it; the middle then reaps it and exits.
-        # (The middle is killed only when there is no init to kill: SIGKILL on both would leave a zombie.)
-        for pid in ((self.init_pid,) if self.init_pid > 0 else (self.middle_pid,)):
-            if pid > 0:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        if self.init_pid > 0 and not self.isolation.startswith("namespaces"):
-            try:  # without a pid namespace, the process group is the best handle we have
-                os.killpg(self.init_pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+        # Killing PID 1 of the namespace kills every process in it; its parent (the session server) reaps it.
+        if self.init_pid > 0:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+            except ProcessLookupError:
                 pass
+            if not self.isolation.startswith("namespaces"):
+                try:  # without a pid namespace, its process group (init is a session leader) is the best handle
+                    os.killpg(self.init_pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         try:
             self.sock.close()
         except OSError:
@@ -72,7 +71,7 @@ def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int, sc
         if isolation == "namespaces":
             walls.build_root(hidden=[Path(h) for h in spec.hidden],
                              files={k: v.encode() for k, v in spec.files.items()}, limits=spec.limits)
-        else:  # no private filesystem: a scratch folder of its own (removed by the middle afterwards)
+        else:  # no private filesystem: a scratch folder of its own (removed by the session afterwards)
             for name, text in spec.files.items():
                 Path(scratch, os.path.basename(name)).write_text(text)
             if os.geteuid() == 0:
@@ -106,40 +105,39 @@ def _close_other_fds(keep: set[int]) -> None:
                 pass
 
 
-def fork_jail(spec: JailSpec, *, uid: int) -> JailHandle:
-    """Fork middle+init directly from the calling process (which must have run no torch op)."""
+def fork_jail(spec: JailSpec, *, uid: int, pid_ns: walls.PidNamespaces | None = None,
+              refused: str = "") -> tuple[JailHandle, str]:
+    """Fork a jail's init from the calling process (which must have run no torch op): PID 1 of a new PID
+    namespace when `pid_ns` is given and `refused` is empty. Returns its handle and its scratch folder
+    ('' with namespaces: its scratch is a tmpfs that dies with it), which the caller removes once it is reaped."""
     parent_sock, child_sock = socket.socketpair()
     report_r, report_w = os.pipe()
-    middle = os.fork()
-    if middle == 0:  # middle
+    if not refused and pid_ns is None:
+        refused = "rlimits-only (no PID namespace given)"
+    refused = refused or pid_ns.arm()
+    pid = os.fork()
+    if pid == 0:  # the jail's init
         try:
             parent_sock.close()
             os.close(report_r)
             die_with_parent()
             os.setsid()
-            isolation = walls.try_namespaces()
+            isolation = refused or walls.enter_namespaces()
             scratch = "" if isolation == "namespaces" else tempfile.mkdtemp(prefix="autograder-jail-")
-            init = os.fork()
-            if init == 0:
-                os.close(report_w)
-                die_with_parent()
-                _close_other_fds({child_sock.fileno()})
-                _jail_main(child_sock, spec, isolation, uid, scratch)
-            os.write(report_w, json.dumps({"init": init, "isolation": isolation}).encode())
+            os.write(report_w, json.dumps({"isolation": isolation, "scratch": scratch}).encode())
             os.close(report_w)
-            child_sock.close()
-            _, status = os.waitpid(init, 0)
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        except BaseException:  # noqa: BLE001
+            _close_other_fds({child_sock.fileno()})
+            _jail_main(child_sock, spec, isolation, uid, scratch)
+        finally:
             os._exit(71)
+    if not refused:
+        pid_ns.disarm()
     child_sock.close()
     os.close(report_w)
     with os.fdopen(report_r, "rb") as r:
         raw = r.read()
-    info = json.loads(raw or b'{"init": -1, "isolation": "failed"}')
-    return JailHandle(sock=parent_sock, init_pid=info["init"], middle_pid=middle, isolation=info["isolation"])
+    info = json.loads(raw or b'{"isolation": "failed", "scratch": ""}')
+    return JailHandle(sock=parent_sock, init_pid=pid, isolation=info["isolation"]), info["scratch"]
 
 
 PR_SET_PDEATHSIG = 1
@@ -245,19 +243,48 @@ def zygote_main(fd: int) -> None:
 
 def _serve_session(chan: socket.socket) -> None:
     from autograder import wire
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # this server reaps its own jails (see _reap)
+    refused = walls.namespaces_refused()
+    pid_ns = None if refused else walls.PidNamespaces()
+    jails: dict[int, tuple[str, int]] = {}   # init pid -> (scratch folder, '' with namespaces; its uid)
     try:
         while True:
             header, _ = wire.recv(chan)
+            _reap(jails)
             spec = JailSpec(cells=[tuple(c) for c in header["cells"]], files=header["files"],
                             hidden=header["hidden"], cell_timeout=header["cell_timeout"],
                             limits=walls.Limits(**header["limits"]))
-            handle = fork_jail(spec, uid=header["uid"])
-            wire.send(chan, {"init": handle.init_pid, "middle": handle.middle_pid, "isolation": handle.isolation})
+            handle, scratch = fork_jail(spec, uid=header["uid"], pid_ns=pid_ns, refused=refused)
+            jails[handle.init_pid] = (scratch, header["uid"])
+            wire.send(chan, {"init": handle.init_pid, "isolation": handle.isolation})
             socket.send_fds(chan, [b"x"], [handle.sock.fileno()])
             handle.sock.close()
     except BaseException:  # noqa: BLE001 - the judge hung up
         pass
+    for pid in jails:  # they would die with this process anyway (PDEATHSIG); kill them first to clean up
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _reap(jails, block=True)
     os._exit(0)
+
+
+def _reap(jails: dict[int, tuple[str, int]], *, block: bool = False) -> None:
+    """Collect the jails that have ended (killed by their judge, or done) and clean up after them. A jail's pid
+    stays reserved until then, so a judge's late kill can never hit another process. Without a PID namespace
+    (the fallback) a jail's detached processes outlive it: as root, every process of its own uid is killed,
+    and its scratch folder is removed."""
+    for pid in list(jails):
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            scratch, uid = jails.pop(pid)
+            if scratch:
+                walls.kill_uid(uid)
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 class ZygoteSession:
@@ -266,8 +293,8 @@ class ZygoteSession:
     def __init__(self, chan: socket.socket):
         self.chan = chan
         self.count = 0
-        self.spawned: list[tuple[int, int]] = []
-        self.on_spawn = None  # callback(init_pid, middle_pid), e.g. to tell a supervisor
+        self.spawned: list[int] = []   # init pids
+        self.on_spawn = None  # callback(init_pid), e.g. to tell a supervisor
 
     def spawn(self, spec: JailSpec) -> JailHandle:
         from autograder import wire
@@ -277,16 +304,16 @@ class ZygoteSession:
                               "cell_timeout": spec.cell_timeout, "limits": asdict(spec.limits), "uid": uid})
         info, _ = wire.recv(self.chan)
         _, fds, _, _ = socket.recv_fds(self.chan, 1, 1)
-        handle = JailHandle(sock=socket.socket(fileno=fds[0]), init_pid=info["init"],
-                            middle_pid=info["middle"], isolation=info["isolation"])
-        self.spawned.append((handle.init_pid, handle.middle_pid))
+        handle = JailHandle(sock=socket.socket(fileno=fds[0]), init_pid=info["init"], isolation=info["isolation"])
+        self.spawned.append(handle.init_pid)
         if self.on_spawn:
-            self.on_spawn(handle.init_pid, handle.middle_pid)
+            self.on_spawn(handle.init_pid)
         return handle
 
     def kill_spawned(self) -> None:
-        """SIGKILL every jail spawned so far (each init is PID 1 of its namespace: all in it die)."""
-        for init, _middle in self.spawned:
+        """SIGKILL every jail spawned so far (each init is PID 1 of its namespace: all in it die). Safe to
+        repeat: the session server reaps a jail only when this session next asks it for one."""
+        for init in self.spawned:
             try:
                 os.kill(init, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

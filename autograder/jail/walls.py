@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import os
 import resource
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,16 +55,45 @@ def mount(src: str | None, target: str, fstype: str | None, flags: int = 0, data
            f"mount {target}")
 
 
-def try_namespaces() -> str:
-    """In the middle process: new mount/pid/net/ipc/uts namespaces. Returns the isolation level reached."""
+def namespaces_refused() -> str:
+    """'' when this process can give its jails namespaces, else the isolation level it falls back to."""
     if os.environ.get("AUTOGRADER_ISOLATION") == "rlimits":
         return "rlimits-only (asked for with AUTOGRADER_ISOLATION=rlimits)"
     if not sys.platform.startswith("linux"):
         return "rlimits-only (not Linux: no namespaces)"
     if os.geteuid() != 0:
         return "rlimits-only (namespaces need root here)"
+    return ""
+
+
+class PidNamespaces:
+    """Makes the caller's next child PID 1 of a new PID namespace, one child at a time.
+
+    unshare(CLONE_NEWPID) moves only the caller's future children, and only once: so the caller (the
+    session server) unshares, forks the jail's init, and setns()es back to its own namespace, ready for the
+    next jail. One fork per jail instead of two (no middle process): ~5 ms less CPU per jail."""
+
+    def __init__(self):
+        self.home = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    def arm(self) -> str:
+        """'' when the next child gets a new PID namespace, else why it does not (then it gets none)."""
+        try:
+            unshare(CLONE_NEWPID)
+        except OSError as exc:
+            return f"rlimits-only (unshare refused: {exc.strerror})"
+        return ""
+
+    def disarm(self) -> None:
+        """In the parent, after the fork: children go back to this process's own PID namespace."""
+        _check(_libc.setns(self.home, CLONE_NEWPID), "setns")
+
+
+def enter_namespaces() -> str:
+    """In the jail's init (PID 1 of its new PID namespace): its own mount, network, IPC and UTS namespaces.
+    Returns the isolation level reached."""
     try:
-        unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+        unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     except OSError as exc:
         return f"rlimits-only (unshare refused: {exc.strerror})"
     return "namespaces"
@@ -139,6 +169,24 @@ def drop_privileges(uid: int) -> None:
         os.setgid(uid)
         os.setuid(uid)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid` (a jail's own uid), when this process is root: a child drops to that
+    uid and calls kill(-1), which reaches exactly the processes it may signal, i.e. that uid's. Where there
+    is no PID namespace to die with its init, this catches what a jail started in sessions of its own."""
+    if os.geteuid() != 0 or uid < JAIL_UID_BASE:
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def apply_rlimits(limits: Limits) -> None:
