@@ -200,11 +200,9 @@ class Grader:
 
     def _collect(self) -> dict[str, float]:
         """Import the checks here (judges inherit them) and read every exercise's points."""
-        import pytest
-
-        from autograder.judge.plugin import JudgePlugin, pytest_args
+        from autograder.judge.plugin import JudgePlugin, run_pytest
         plugin = JudgePlugin()
-        pytest.main(pytest_args(self.checks, collect_only=True), plugins=[plugin])
+        run_pytest(self.checks, plugin=plugin, collect_only=True)
         if not plugin.exercise_max:
             raise RuntimeError(f"no checks could be collected from {self.checks} (missing, or an import error)")
         self.plans = plugin.plans()
@@ -238,12 +236,10 @@ class Grader:
             send({"result": result})
 
     def _judge_one(self, session, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
-        import pytest
-
         from autograder.jail.spawn import JailSpec
         from autograder.judge import fastrun
         from autograder.judge.client import JailClient
-        from autograder.judge.plugin import JudgePlugin, pytest_args
+        from autograder.judge.plugin import JudgePlugin, run_pytest
         from autograder.judge.source import StudentSource
         from autograder.selection import select_cells
 
@@ -262,7 +258,7 @@ class Grader:
             else:
                 plugin = JudgePlugin(jail=jail, source=source, student_key=key,
                                      exercises=list(options.exercises) or None)
-                pytest.main(pytest_args(self.checks), plugins=[plugin])
+                run_pytest(self.checks, plugin=plugin)
                 tests, problems = plugin.results(), plugin.problems
                 recycle = True   # pytest's session state is not meant to be reused
         finally:

@@ -17,17 +17,17 @@ def warm_torch() -> None:
 
 
 def _warm_lazy_torch() -> None:
-    """torch imports torch._dynamo (and sympy with it) on the first optimizer, meta-device op or
-    assert_close: ~1 s that every forked judge and jail would pay again."""
+    """torch imports torch._dynamo (and sympy with it) on the first optimizer or meta-device op: ~0.8 s that
+    every forked jail would pay again."""
     import sympy  # noqa: F401
     import torch._dynamo  # noqa: F401
     import torch.fx.experimental.symbolic_shapes  # noqa: F401
 
 
 def warm_jail() -> None:
-    """The zygote's share: what notebooks use (matplotlib) and the cell translator."""
+    """The zygote's share: what notebooks use (matplotlib), and torch's lazy imports, which meta-device ops
+    and optimizers trigger in the jail. (No cell translator: the judge translates the cells.)"""
     warm_torch()
-    import IPython.core.inputtransformer2  # noqa: F401
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
@@ -35,9 +35,11 @@ def warm_jail() -> None:
 
 
 def warm_judge() -> None:
-    """The grader's share: the cell translator (judges read the student's source) and pytest."""
+    """The grader's share: the cell translator (judges read the student's source) and pytest. Not torch's
+    lazy imports: the checks use no optimizer (solutions.optim), no meta-device op and no assert_close
+    (_support.close), so a judge never pays for torch._dynamo, sympy or torch.distributed.tensor (a test
+    holds them to it)."""
     warm_torch()
     import IPython.core.inputtransformer2  # noqa: F401
     import pytest  # noqa: F401
-    _warm_lazy_torch()
 

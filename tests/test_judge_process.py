@@ -109,3 +109,40 @@ def test_the_judge_holds_none_of_its_parents_other_files(tmp_path):
     finally:
         os.close(r)
         os.close(w)
+
+
+LAZY_TORCH = ("torch._dynamo", "sympy", "torch.distributed.tensor")
+SLIM_JUDGE = r'''
+import sys, tempfile
+from pathlib import Path
+sys.path.insert(0, "tests")
+from catalogue import RIGHT, WRONG, batches, notebook, write
+from autograder.notebook import read_submission
+from autograder.runner import GradeOptions, grader_for
+grader = grader_for("sgd_mnist")
+session = grader.zygote.session()
+tmp = Path(tempfile.mkdtemp())
+graded = 0
+for i, batch in enumerate([[]] + batches(WRONG) + batches(RIGHT)):
+    path = write(notebook({e.exercise: e.code for e in batch}), tmp / f"n{i}.ipynb")
+    out = grader._judge_one(session, read_submission([path]), student_id=f"s{i}",
+                            options=GradeOptions(course_root=Path(".").resolve()))
+    session.kill_spawned()
+    graded += len(out["tests"]) > 40 and not out["problems"]
+print("GRADED", graded, i + 1)
+print("LAZY", sorted(m for m in %r if m in sys.modules))
+'''
+
+
+def test_judge_never_pays_for_torchs_lazy_imports():
+    """The grader warms up without torch._dynamo, sympy and torch.distributed.tensor (~1.3 s before the first
+    submission); a judge that needed them would import them on its own, once per worker. Grading the whole
+    catalogue (every known-wrong and alternative right answer) in this process must not import them."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", SLIM_JUDGE % (LAZY_TORCH,)], cwd=REPO, capture_output=True,
+                         text=True, timeout=600)
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith(("GRADED", "LAZY")))
+    graded, total = lines.get("GRADED", "0 -1").split()
+    assert graded == total, out.stdout + out.stderr[-3000:]
+    assert lines.get("LAZY") == "[]", out.stdout + out.stderr[-3000:]

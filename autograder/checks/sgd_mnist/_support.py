@@ -171,14 +171,14 @@ def as_tensor(value, name: str) -> torch.Tensor:
 
 
 def close(a, b, tol: Mapping = TOL) -> bool:
-    """Same shape and values (nan where nan, inf where inf), compared in float64."""
+    """Same shape and values (nan where nan, inf where inf), compared in float64: |a - b| <= atol + rtol·|b|
+    element-wise. This is torch.testing.assert_close's rule (it calls torch.isclose too, once shapes,
+    dtypes and devices agree, as they do here), minus what assert_close imports on its first call
+    (torch.distributed.tensor and sympy: ~0.5 s in every grading process); a test proves they agree."""
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape:
         return False
-    try:
-        torch.testing.assert_close(a.detach().double().cpu(), b.detach().double().cpu(), equal_nan=True, **tol)
-    except AssertionError:
-        return False
-    return True
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    return bool(torch.isclose(a, b, rtol=tol["rtol"], atol=tol["atol"], equal_nan=True).all())
 
 
 def misconception(value, variants: Mapping[str, Callable[[], torch.Tensor]], tol: Mapping = TOL) -> str | None:
