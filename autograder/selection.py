@@ -102,10 +102,14 @@ def _only(code: str, stmts: list[ast.stmt]) -> str:
 
 def _reads(stmt: ast.stmt) -> set[str]:
     """Global names a top-level statement reads (inside definitions: names not bound locally)."""
-    loaded = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    stored = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    args = {a.arg for n in ast.walk(stmt) if isinstance(n, ast.arguments)
-            for a in n.args + n.kwonlyargs + n.posonlyargs + [x for x in (n.vararg, n.kwarg) if x]}
+    loaded, stored, args = set(), set(), set()
+    for n in ast.walk(stmt):  # one walk (this runs for every statement of every submission)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            loaded.add(n.id)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            stored.add(n.id)
+        elif isinstance(n, ast.arguments):
+            args.update(a.arg for a in n.args + n.kwonlyargs + n.posonlyargs + [x for x in (n.vararg, n.kwarg) if x])
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return loaded - stored - args
     return loaded - args

@@ -12,12 +12,19 @@ def translate(source: str) -> str:
     """IPython syntax (magics, !shell) to plain Python, as the jail will run it. A cell that already parses as
     Python (nearly all) is kept as it is: IPython's escapes are all syntax errors in Python, and its
     tokenizing translator costs more than the rest of reading a notebook."""
-    if _parse(source) is not None:
-        return source
+    return _translate(source)[0]
+
+
+def _translate(source: str) -> tuple[str, ast.Module | None]:
+    """The translated code and its syntax tree (None for a syntax error), each cell parsed once."""
+    tree = _parse(source)
+    if tree is not None:
+        return source, tree
     try:
-        return TransformerManager().transform_cell(source)
+        code = TransformerManager().transform_cell(source)
     except (SyntaxError, ValueError, RecursionError):
-        return source
+        return source, None
+    return code, _parse(code)
 
 
 def _parse(code: str) -> ast.Module | None:
@@ -51,12 +58,16 @@ class StudentSource:
         self._cells = cells
 
     @cached_property
+    def _translated(self) -> dict[int, tuple[str, ast.Module | None]]:
+        return {i: _translate(src) for i, src in self._cells}
+
+    @cached_property
     def _trees(self) -> list[tuple[int, str, ast.Module | None]]:
-        return [(i, src, _parse(self.code(i))) for i, src in self._cells]
+        return [(i, src, self._translated[i][1]) for i, src in self._cells]
 
     @cached_property
     def _code(self) -> dict[int, str]:
-        return {i: translate(src) for i, src in self._cells}
+        return {i: code for i, (code, _) in self._translated.items()}
 
     def code(self, index: int) -> str:
         """The cell's code, translated to plain Python."""
@@ -96,40 +107,39 @@ class StudentSource:
                 node = stmt
         return node
 
+    def _nodes(self, name: str) -> list[ast.AST]:
+        """Every node of `name`'s definition (walked once per name: the checks ask several questions)."""
+        if name not in self._walked:
+            node = self.definition(name)
+            self._walked[name] = [] if node is None else list(ast.walk(node))
+        return self._walked[name]
+
+    @cached_property
+    def _walked(self) -> dict[str, list[ast.AST]]:
+        return {}
+
     def calls(self, name: str) -> set[str]:
-        node = self.definition(name)
-        if node is None:
-            return set()
-        return {dotted(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)} - {""}
+        return {dotted(n.func) for n in self._nodes(name) if isinstance(n, ast.Call)} - {""}
 
     def attributes(self, name: str) -> set[str]:
         """Every dotted attribute mentioned (called or not), e.g. `F.log_softmax` passed as a value."""
-        node = self.definition(name)
-        if node is None:
-            return set()
-        return {dotted(n) for n in ast.walk(node) if isinstance(n, ast.Attribute)} - {""}
+        return {dotted(n) for n in self._nodes(name) if isinstance(n, ast.Attribute)} - {""}
 
     def uses_matmul_operator(self, name: str) -> bool:
-        node = self.definition(name)
-        return node is not None and any(
-            isinstance(n, (ast.BinOp, ast.AugAssign)) and isinstance(n.op, ast.MatMult) for n in ast.walk(node))
+        return any(isinstance(n, (ast.BinOp, ast.AugAssign)) and isinstance(n.op, ast.MatMult)
+                   for n in self._nodes(name))
 
     def loops(self, name: str) -> list[str]:
-        node = self.definition(name)
-        if node is None:
-            return []
         kinds = {ast.For: "for", ast.While: "while", ast.ListComp: "list comprehension",
                  ast.GeneratorExp: "generator expression", ast.SetComp: "set comprehension",
                  ast.DictComp: "dict comprehension", ast.AsyncFor: "for"}
-        return [kinds[type(n)] for n in ast.walk(node) if type(n) in kinds]
+        return [kinds[type(n)] for n in self._nodes(name) if type(n) in kinds]
 
     def free_names(self, name: str) -> set[str]:
         """Global names a definition reads (used to decide which other cells it needs)."""
-        node = self.definition(name)
-        if node is None:
-            return set()
-        assigned = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        args = {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments)
+        nodes = self._nodes(name)
+        assigned = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        args = {a.arg for n in nodes if isinstance(n, ast.arguments)
                 for a in n.args + n.kwonlyargs + n.posonlyargs + [x for x in (n.vararg, n.kwarg) if x]}
-        loaded = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        loaded = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         return loaded - assigned - args - {name}
