@@ -12,6 +12,9 @@ def warm_torch() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     # torch.cuda.is_available() through NVML does not initialise CUDA, so judges forked afterwards can use it
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    # numpy's OpenBLAS would otherwise start a thread per core at import; every judge and jail is a fork of
+    # this process, and forking is cleanest with one thread (each process computes on one core anyway)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import torch
     torch.set_num_threads(1)
 

@@ -1,20 +1,23 @@
 #!/usr/bin/env python
 """Speed and memory of the kit, side by side with real nbgrader, in one run (`make bench`).
 
-1. builds a class of N compact `sgd_mnist` submissions (see classbuild.py): identical files for both graders,
-   nbgrader notebooks with the imports cell, the ten exercise cells (solutions, classic mistakes, untouched
-   stubs) and four visible nbgrader test cells;
-2. grades it with `autograder grade --jobs 1`, `autograder grade --jobs <cores>` and real
-   `nbgrader autograde` (serial, one kernel per notebook), timing each command's wall clock and polling
-   the process tree's memory every 50 ms;
+1. builds a class of N compact `sgd_mnist` submissions (default 200, a large course section; see
+   classbuild.py): identical files for both graders, nbgrader notebooks with the imports cell, the ten
+   exercise cells (solutions, classic mistakes, untouched stubs) and four visible nbgrader test cells;
+2. grades all of it with `autograder grade --jobs 1` and `--jobs <cores>` (interleaved rounds, the median run
+   reported), then the class's first `--small-n` (40) the same way (a small class, where the fixed start-up
+   weighs more), then all of it with real `nbgrader autograde` (serial, one kernel per notebook); wall
+   clocks only (polling /proc costs CPU: memory comes from a separate watched run);
 3. times `autograder check NOTEBOOK` against a bare `python -c "import torch"` (interleaved runs, medians;
    by default `check` goes through the warm check server, whose first start is reported apart; with
    AUTOGRADER_NO_SERVER=1 it grades in-process);
 4. grades 200 submissions one after another in one process (`grade_notebooks` in a loop) and records the
-   worker's RSS (and its zygote's) after each: it must stay flat;
-5. prints a table and the acceptance lines, and writes every figure to a JSON file (--out).
+   worker's RSS (and its judge's and zygote's) after each: it must stay flat;
+5. prints a table and the acceptance lines (computed on the whole class), and writes every figure to a JSON
+   file (--out).
 
-Usage:  python benchmarks/bench.py [--n 40] [--jobs CORES] [--quick] [--out FILE.json] [--keep] [--strict]
+Usage:  python benchmarks/bench.py [--n 200] [--small-n 40] [--jobs CORES] [--quick] [--out FILE.json] [--keep]
+                                  [--strict]
 Exit 0 once the figures are printed (1 with --strict when an acceptance line fails); a traceback if the run broke.
 """
 from __future__ import annotations
@@ -91,20 +94,24 @@ def run_watched(cmd: list[str], *, cwd: Path, env: dict | None = None, log: Path
 
 
 # ---------------------------------------------------------------- grading runs
-def grade_autograder(bc: classbuild.BenchClass, jobs: int, work: Path, *, watch: bool = False) -> dict:
+def grade_autograder(bc: classbuild.BenchClass, jobs: int, work: Path, *, watch: bool = False,
+                     subset: Path | None = None) -> dict:
+    """`autograder grade --jobs N` on the whole class, or on `subset` (a folder holding some of its
+    submissions)."""
     course = bc.autograder_course
     for leftover in ("gradebook.db", "feedback"):  # every run starts from the same state
         path = course / leftover
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    out = work / (f"graded-jobs{jobs}" + ("-memory" if watch else ""))
+    label = f"jobs{jobs}" + ("-memory" if watch else "") + (f"-{subset.name}" if subset else "")
+    out = work / f"graded-{label}"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = autograder_cmd() + ["grade", ASSIGNMENT, "--submissions", str(bc.submitted), "--out", str(out),
+    submitted = subset or bc.submitted
+    cmd = autograder_cmd() + ["grade", ASSIGNMENT, "--submissions", str(submitted), "--out", str(out),
                               "--jobs", str(jobs), "--force", "--course-root", str(course)]
-    res = run_watched(cmd, cwd=course, log=work / f"autograder-jobs{jobs}{'-memory' if watch else ''}.log",
-                      watch=watch)
+    res = run_watched(cmd, cwd=course, log=work / f"autograder-{label}.log", watch=watch)
     rows = list(csv.DictReader(open(out / "grades.csv"))) if (out / "grades.csv").is_file() else []
     seconds = []
-    for sid in bc.students:
+    for sid in sorted(p.name for p in submitted.iterdir()):
         path = out / sid / "results.json"
         if path.is_file():
             seconds.append(json.loads(path.read_text()).get("seconds", 0.0) or 0.0)
@@ -116,6 +123,29 @@ def grade_autograder(bc: classbuild.BenchClass, jobs: int, work: Path, *, watch:
                grading_phase_s=grading_phase(Path(res["log"])),
                sum_submission_s=round(sum(seconds), 3))
     return res
+
+
+def interleaved(bc: classbuild.BenchClass, jobs: int, work: Path, rounds: int, *, subset: Path | None = None,
+                what: str) -> tuple[dict, dict]:
+    """The median run of `--jobs 1` and of `--jobs <jobs>`, `rounds` runs each, interleaved so that a noisy
+    moment of a shared machine hits both alike."""
+    runs: dict[int, list[dict]] = {1: [], jobs: []} if jobs != 1 else {1: []}
+    for i in range(rounds):
+        for k in runs:
+            say(f"autograder grade --jobs {k} on {what} (round {i + 1} of {rounds}) ...")
+            runs[k].append(grade_autograder(bc, k, work, subset=subset))
+            say(f"  {runs[k][-1]['wall_s']:.1f} s, graded {runs[k][-1]['graded']}")
+    return median_run(runs[1]), median_run(runs[jobs])
+
+
+def subset_of(bc: classbuild.BenchClass, k: int, work: Path) -> Path:
+    """A submissions folder holding the class's first `k` students (copies of the same files)."""
+    folder = work / f"first{k}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for sid in list(bc.students)[:k]:
+        shutil.copytree(bc.submitted / sid, folder / sid)
+    return folder
 
 
 def median_run(results: list[dict]) -> dict:
@@ -345,6 +375,13 @@ def print_report(r: dict) -> None:
             f"and {st['fixed_s']['jobsN']} s left out): --jobs 1 {st['s_per_submission']['jobs1']:.3f} s/submission "
             f"({st['ratio_jobs1']:.1f}x), --jobs {jobs} {st['s_per_submission']['jobsN']:.3f} s/submission "
             f"({st['ratio_jobsN']:.1f}x); jobs speed-up {st['jobs_speedup']:.2f}x")
+    sc = r.get("small_class")
+    if sc:
+        say(f"a small class, the first {sc['n']} of them (the fixed start-up weighs more): --jobs 1 "
+            f"{sc['jobs1']['wall_s']:.1f} s ({sc['s_per_submission']['jobs1']:.3f} s/submission, "
+            f"{sc['ratio_jobs1']:.1f}x nbgrader's per submission above), --jobs {jobs} {sc['jobsN']['wall_s']:.1f} s "
+            f"({sc['s_per_submission']['jobsN']:.3f} s/submission, {sc['ratio_jobsN']:.1f}x); jobs speed-up "
+            f"{sc['jobs_speedup']:.2f}x (walls {sc['jobs1']['walls_s']} / {sc['jobsN']['walls_s']})")
     steady = r["speed"].get("ratio_steady_state")
     if steady:
         say(f"steady state, fixed costs left out: nbgrader's s/submission ÷ the kit's median seconds per submission "
@@ -438,7 +475,10 @@ def acceptance(r: dict) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=None, help="submissions in the class (default 40; --quick: 8)")
+    p.add_argument("--n", type=int, default=None, help="submissions in the class (default 200; --quick: 8)")
+    p.add_argument("--small-n", type=int, default=None,
+                   help="also time the kit on the class's first K submissions, a small class where the fixed "
+                        "start-up weighs more (default 40; --quick: 0, skipped)")
     p.add_argument("--nbgrader-n", type=int, default=None,
                    help="grade only the first K with nbgrader (default: all N; its figure is per submission)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="the parallel run's --jobs (default: cores)")
@@ -457,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
         sub, course, count, out = args.memory_worker
         memory_worker(Path(sub), Path(course), int(count), Path(out))
         return 0
-    n = args.n or (8 if args.quick else 40)
+    n = args.n or (8 if args.quick else 200)
+    small_n = min(n, args.small_n if args.small_n is not None else (0 if args.quick else 40))
     nbn = min(n, args.nbgrader_n or n)
     rounds = args.rounds or (3 if args.quick else 5)
     grade_rounds = max(1, args.grade_rounds or (1 if args.quick else 3))
@@ -477,15 +518,16 @@ def main(argv: list[str] | None = None) -> int:
         for v in bc.students.values():
             mix[v] = mix.get(v, 0) + 1
         r["class_mix"] = ", ".join(f"{k} x{v}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1]))
-        runs: dict[int, list[dict]] = {1: [], jobs: []} if jobs != 1 else {1: []}
-        for i in range(grade_rounds):  # interleaved, so that a noisy moment hits both alike
-            for k in runs:
-                say(f"autograder grade --jobs {k} on {n} (round {i + 1} of {grade_rounds}) ...")
-                runs[k].append(grade_autograder(bc, k, work))
-                say(f"  {runs[k][-1]['wall_s']:.1f} s, graded {runs[k][-1]['graded']}")
-        r["autograder_jobs1"], r["autograder_jobsN"] = median_run(runs[1]), median_run(runs[jobs])
+        r["autograder_jobs1"], r["autograder_jobsN"] = interleaved(bc, jobs, work, grade_rounds, what=f"all {n}")
+        small = subset_of(bc, small_n, work) if 0 < small_n < n else None
+        if small:
+            a1s, ajs = interleaved(bc, jobs, work, grade_rounds, subset=small, what=f"the first {small_n}")
+            for res in (a1s, ajs):
+                res.pop("scores", None)
+            r["small_class"] = {"n": small_n, "jobs1": a1s, "jobsN": ajs,
+                                "jobs_speedup": round(a1s["wall_s"] / ajs["wall_s"], 3)}
         say("autograder grade --jobs 1 again, watching memory ...")
-        r["memory_run"] = grade_autograder(bc, 1, work, watch=True)
+        r["memory_run"] = grade_autograder(bc, 1, work, watch=True, subset=small)
         say(f"nbgrader autograde on {nbn} (serial) ...")
         r["nbgrader"] = grade_nbgrader(bc, work, exclude=list(bc.students)[nbn:])
         r["nbgrader"]["n"] = nbn
@@ -508,6 +550,12 @@ def main(argv: list[str] | None = None) -> int:
                 "jobs_speedup": round(a1["grading_phase_s"] / aj["grading_phase_s"], 3),
                 "fixed_s": {"jobs1": round(a1["wall_s"] - a1["grading_phase_s"], 2),
                             "jobsN": round(aj["wall_s"] - aj["grading_phase_s"], 2)}}
+        if "small_class" in r:
+            sc = r["small_class"]
+            sc["s_per_submission"] = {"jobs1": round(sc["jobs1"]["wall_s"] / small_n, 4),
+                                      "jobsN": round(sc["jobsN"]["wall_s"] / small_n, 4)}
+            sc["ratio_jobsN"] = round(per["nbgrader"] / sc["s_per_submission"]["jobsN"], 2)
+            sc["ratio_jobs1"] = round(per["nbgrader"] / sc["s_per_submission"]["jobs1"], 2)
         try:
             theirs = nbgrader_scores(bc)
             r["agreement"] = agreement(bc, a1["scores"], theirs)
