@@ -115,7 +115,12 @@ def fork_jail(spec: JailSpec, *, uid: int, pid_ns: walls.PidNamespaces | None = 
     if not refused and pid_ns is None:
         refused = "rlimits-only (no PID namespace given)"
     refused = refused or pid_ns.arm()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:
+        if not refused:
+            pid_ns.disarm()
+        raise
     if pid == 0:  # the jail's init
         try:
             parent_sock.close()
