@@ -242,3 +242,7 @@ def test_gradebook_writer_mirrors_nbgrader_add_submission(tmp_path):
         assert shape(alice) == shape(bob) == (["explain", "matmul", "softmax"], ["explain", "softmax"])
         assert gb.find_grade("softmax", "model", "sgd_mnist", "alice").auto_score == \
             make_result("alice").exercise_scores()["softmax"]
+        # the task cell's grade is left to a human, as nbgrader leaves it; the exercises' are not
+        ours, theirs = (gb.find_grade("explain", "model", "sgd_mnist", s) for s in ("alice", "bob"))
+        assert (ours.auto_score, ours.needs_manual_grade) == (theirs.auto_score, theirs.needs_manual_grade) == (None, True)
+        assert gb.find_grade("matmul", "model", "sgd_mnist", "alice").needs_manual_grade is False

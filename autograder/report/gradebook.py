@@ -127,19 +127,23 @@ class GradebookWriter:
 
         Through SQLAlchemy Core on nbgrader's own tables (its column defaults included), mirroring what
         nbgrader's `add_student` / `add_submission` create; the ORM path costs ~15 ms and two commits per
-        student, which the grading of a whole class then waits for."""
+        student, which the grading of a whole class then waits for. A new submission's grades are inserted
+        with their scores; a re-graded one's are updated in one statement."""
         from nbgrader.api import Grade, Student, SubmittedAssignment
-        from sqlalchemy import insert, select, update
+        from sqlalchemy import bindparam, insert, select, update
         db = self.gb.db
+        scores = r.exercise_scores()
+        scores = {name: float(scores.get(name, 0.0)) for name in self.exercise_max}
         if db.execute(select(Student.id).where(Student.id == r.student_id)).first() is None:
             db.execute(insert(Student.__table__).values(id=r.student_id))
         submission = db.execute(select(SubmittedAssignment.id).where(
             SubmittedAssignment.assignment_id == self.assignment_id,
             SubmittedAssignment.student_id == r.student_id)).scalar()
         if submission is None:
-            submission = self._new_submission(r.student_id)
-        scores = r.exercise_scores()
+            self._new_submission(r.student_id, scores)
+            return
         existing = self._grade_ids(submission)
+        rows = []
         for name in self.exercise_max:
             grade_id = existing.get((self.notebook_of[name], name))
             if grade_id is None:   # a grade cell added after this submission was recorded
@@ -147,18 +151,22 @@ class GradebookWriter:
                 grade = _ensure_grade(self.gb, orm, self.notebook_of[name], name, self.assignment)
                 db.flush()
                 grade_id = grade.id
-            db.execute(update(Grade.__table__).where(Grade.__table__.c.id == grade_id).values(
-                auto_score=float(scores.get(name, 0.0)), needs_manual_grade=False))
+            rows.append({"grade_id": grade_id, "score": scores[name]})
+        grades = Grade.__table__
+        db.execute(update(grades).where(grades.c.id == bindparam("grade_id"))
+                   .values(auto_score=bindparam("score"), needs_manual_grade=False), rows)
 
-    def _layout(self) -> list[tuple[str, list[str], list[str], list[str]]]:
-        """The assignment's notebooks: (id, grade cell ids, solution cell ids, task cell ids)."""
+    def _layout(self) -> list[tuple[str, list[tuple[str, str | None]], list[str], list[str]]]:
+        """The assignment's notebooks: (id, [(grade cell id, the exercise whose points it holds, or None)],
+        solution cell ids, task cell ids)."""
         assignment = self.gb.find_assignment(self.assignment)
-        return [(nb.id, [c.id for c in nb.grade_cells], [c.id for c in nb.solution_cells],
-                 [c.id for c in nb.task_cells]) for nb in assignment.notebooks]
+        return [(nb.id, [(c.id, c.name if self.notebook_of.get(c.name) == nb.name else None) for c in nb.grade_cells],
+                 [c.id for c in nb.solution_cells], [c.id for c in nb.task_cells]) for nb in assignment.notebooks]
 
-    def _new_submission(self, student_id: str) -> str:
+    def _new_submission(self, student_id: str, scores: dict[str, float]) -> str:
         """What nbgrader's `add_submission` creates: the submission, and per notebook of the assignment a
-        submitted notebook with a Grade per grade cell, a Comment per solution cell, both per task cell."""
+        submitted notebook with a Grade per grade cell, a Comment per solution cell, both per task cell; an
+        exercise's Grade holds its points (auto_score) right away."""
         from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook, new_uuid
         from sqlalchemy import insert
         db = self.gb.db
@@ -170,7 +178,10 @@ class GradebookWriter:
             nb = new_uuid()
             db.execute(insert(SubmittedNotebook.__table__).values(id=nb, assignment_id=submission,
                                                                   notebook_id=notebook_id))
-            grades += [{"id": new_uuid(), "cell_id": c, "notebook_id": nb} for c in grade_cells + task_cells]
+            cells = grade_cells + [(c, None) for c in task_cells]
+            grades += [{"id": new_uuid(), "cell_id": c, "notebook_id": nb,
+                        "auto_score": None if exercise is None else scores.get(exercise, 0.0),
+                        "needs_manual_grade": exercise is None} for c, exercise in cells]  # nbgrader's default: True
             comments += [{"id": new_uuid(), "cell_id": c, "notebook_id": nb} for c in solution_cells + task_cells]
         if grades:
             db.execute(insert(Grade.__table__), grades)
