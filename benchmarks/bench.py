@@ -382,6 +382,11 @@ def print_report(r: dict) -> None:
             f"{sc['ratio_jobs1']:.1f}x nbgrader's per submission above), --jobs {jobs} {sc['jobsN']['wall_s']:.1f} s "
             f"({sc['s_per_submission']['jobsN']:.3f} s/submission, {sc['ratio_jobsN']:.1f}x); jobs speed-up "
             f"{sc['jobs_speedup']:.2f}x (walls {sc['jobs1']['walls_s']} / {sc['jobsN']['walls_s']})")
+    mg = r["speed"].get("marginal")
+    if mg:
+        say(f"marginal cost of a submission (the whole class's wall less its first {sc['n']}'s, per extra submission): "
+            f"--jobs 1 {mg['s_per_submission']['jobs1']:.3f} s, --jobs {jobs} {mg['s_per_submission']['jobsN']:.3f} s; "
+            f"throughput speed-up {mg['jobs_speedup']:.2f}x")
     steady = r["speed"].get("ratio_steady_state")
     if steady:
         say(f"steady state, fixed costs left out: nbgrader's s/submission ÷ the kit's median seconds per submission "
@@ -454,6 +459,11 @@ def acceptance(r: dict) -> list[dict]:
             {"what": f"  the same, grading phase only: --jobs {r['jobs']} >= 1.7x the throughput of --jobs 1",
              "value": f"{st['jobs_speedup']:.2f}x", "ok": st["jobs_speedup"] >= 1.7},
         ]
+    mg = s.get("marginal")
+    if mg:
+        lines.append({"what": f"  the same, marginal throughput (the {r['n'] - r['small_class']['n']} submissions the "
+                              f"whole class adds to its first {r['small_class']['n']}: start-up cancels out)",
+                      "value": f"{mg['jobs_speedup']:.2f}x", "ok": mg["jobs_speedup"] >= 1.7})
     a1, aj, nb = r["autograder_jobs1"], r["autograder_jobsN"], r["nbgrader"]
     complete = a1["graded"] == aj["graded"] == r["n"] and nb["graded"] == nb["n"] and nb["rc"] == 0
     lines.insert(0, {"what": "both graders graded every submission (else the timings mean little)",
@@ -556,6 +566,12 @@ def main(argv: list[str] | None = None) -> int:
                                       "jobsN": round(sc["jobsN"]["wall_s"] / small_n, 4)}
             sc["ratio_jobsN"] = round(per["nbgrader"] / sc["s_per_submission"]["jobsN"], 2)
             sc["ratio_jobs1"] = round(per["nbgrader"] / sc["s_per_submission"]["jobs1"], 2)
+            # throughput proper: what the class's other N - K submissions added to the wall clock (the fixed
+            # start-up and end costs cancel out, no progress lines needed)
+            extra = {k: (r[f"autograder_{k}"]["wall_s"] - sc[k]["wall_s"]) / (n - small_n) for k in ("jobs1", "jobsN")}
+            if all(v > 0 for v in extra.values()):
+                r["speed"]["marginal"] = {"s_per_submission": {k: round(v, 4) for k, v in extra.items()},
+                                          "jobs_speedup": round(extra["jobs1"] / extra["jobsN"], 3)}
         try:
             theirs = nbgrader_scores(bc)
             r["agreement"] = agreement(bc, a1["scores"], theirs)
