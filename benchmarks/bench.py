@@ -434,7 +434,8 @@ def print_report(r: dict) -> None:
     say("")
     say("acceptance (issue 'speed'):")
     for line in r["acceptance"]:
-        say(f"  {'PASS' if line['ok'] else 'FAIL'}  {line['what']}: {line['value']}")
+        verdict = ("yes " if line["ok"] else "no  ") if line.get("info") else ("PASS" if line["ok"] else "FAIL")
+        say(f"  {verdict}  {line['what']}: {line['value']}")
     say("=" * 100)
 
 
@@ -443,8 +444,8 @@ def acceptance(r: dict) -> list[dict]:
     lines = [
         {"what": f"autograder grade (--jobs {r['jobs']}, the default) >= 20x faster per submission than nbgrader",
          "value": f"{s['ratio_jobsN']:.1f}x", "ok": s["ratio_jobsN"] >= 20},
-        {"what": "autograder grade --jobs 1 >= 20x faster per submission than nbgrader (stricter)",
-         "value": f"{s['ratio_jobs1']:.1f}x", "ok": s["ratio_jobs1"] >= 20},
+        {"what": "  one worker alone (--jobs 1) >= 20x faster per submission than nbgrader (beyond the issue)",
+         "value": f"{s['ratio_jobs1']:.1f}x", "ok": s["ratio_jobs1"] >= 20, "info": True},
         {"what": "autograder check <= 1.3x a bare import torch (median)",
          "value": f"{c['ratio_to_import_torch']['check (compact notebook)']:.2f}x",
          "ok": c["ratio_to_import_torch"]["check (compact notebook)"] <= 1.3},
@@ -594,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(r, indent=1) + "\n")
         say(f"figures written to {out}")
-        return 1 if args.strict and not all(line["ok"] for line in r["acceptance"]) else 0
+        return 1 if args.strict and not all(line["ok"] for line in r["acceptance"] if not line.get("info")) else 0
     finally:
         if args.keep:
             say(f"work folder kept: {work}")
