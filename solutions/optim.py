@@ -29,6 +29,10 @@ class _Optimizer:
         for p in self.params:
             p.grad = None
 
+    def _with_grads(self):
+        """(index, parameter, gradient) for the parameters that have a gradient, as torch.optim steps them."""
+        return ((i, p, p.grad) for i, p in enumerate(self.params) if p.grad is not None)
+
 
 class SGD(_Optimizer):
     """torch.optim.SGD(params, lr, momentum): `buf = momentum·buf + grad` (buf = grad at the first step),
@@ -41,10 +45,7 @@ class SGD(_Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            grad = p.grad
+        for i, p, grad in self._with_grads():
             if self.momentum != 0:
                 if self.buffers[i] is None:
                     self.buffers[i] = torch.clone(grad).detach()
@@ -69,10 +70,7 @@ class Adam(_Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            grad = p.grad
+        for i, p, grad in self._with_grads():
             self.steps[i] += 1
             step = float(self.steps[i])
             self.exp_avg[i].lerp_(grad, 1 - self.beta1)
