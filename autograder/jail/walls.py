@@ -71,7 +71,7 @@ class PidNamespaces:
 
     unshare(CLONE_NEWPID) moves only the caller's future children, and only once: so the caller (the
     session server) unshares, forks the jail's init, and setns()es back to its own namespace, ready for the
-    next jail. One fork per jail instead of two (no middle process): ~5 ms less CPU per jail."""
+    next jail. One fork per jail instead of two (no middle process): ~6 ms less CPU per jail."""
 
     def __init__(self):
         self.home = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
