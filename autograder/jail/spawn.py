@@ -105,16 +105,13 @@ def _close_other_fds(keep: set[int]) -> None:
                 pass
 
 
-def fork_jail(spec: JailSpec, *, uid: int, pid_ns: walls.PidNamespaces | None = None,
-              refused: str = "") -> tuple[JailHandle, str]:
+def fork_jail(spec: JailSpec, *, uid: int, pid_ns: walls.PidNamespaces) -> tuple[JailHandle, str]:
     """Fork a jail's init from the calling process (which must have run no torch op): PID 1 of a new PID
-    namespace when `pid_ns` is given and `refused` is empty. Returns its handle and its scratch folder
-    ('' with namespaces: its scratch is a tmpfs that dies with it), which the caller removes once it is reaped."""
+    namespace unless `pid_ns` refuses. Returns its handle and its scratch folder ('' with namespaces: its
+    scratch is a tmpfs that dies with it), which the caller removes once it is reaped."""
     parent_sock, child_sock = socket.socketpair()
     report_r, report_w = os.pipe()
-    if not refused and pid_ns is None:
-        refused = "rlimits-only (no PID namespace given)"
-    refused = refused or pid_ns.arm()
+    refused = pid_ns.arm()
     try:
         pid = os.fork()
     except BaseException:
@@ -249,8 +246,7 @@ def zygote_main(fd: int) -> None:
 def _serve_session(chan: socket.socket) -> None:
     from autograder import wire
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # this server reaps its own jails (see _reap)
-    refused = walls.namespaces_refused()
-    pid_ns = None if refused else walls.PidNamespaces()
+    pid_ns = walls.PidNamespaces()
     jails: dict[int, tuple[str, int]] = {}   # init pid -> (scratch folder, '' with namespaces; its uid)
     try:
         while True:
@@ -259,7 +255,7 @@ def _serve_session(chan: socket.socket) -> None:
             spec = JailSpec(cells=[tuple(c) for c in header["cells"]], files=header["files"],
                             hidden=header["hidden"], cell_timeout=header["cell_timeout"],
                             limits=walls.Limits(**header["limits"]))
-            handle, scratch = fork_jail(spec, uid=header["uid"], pid_ns=pid_ns, refused=refused)
+            handle, scratch = fork_jail(spec, uid=header["uid"], pid_ns=pid_ns)
             jails[handle.init_pid] = (scratch, header["uid"])
             wire.send(chan, {"init": handle.init_pid, "isolation": handle.isolation})
             socket.send_fds(chan, [b"x"], [handle.sock.fileno()])

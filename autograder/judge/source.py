@@ -56,6 +56,7 @@ def dotted(node: ast.AST) -> str:
 class StudentSource:
     def __init__(self, cells: list[tuple[int, str]]):
         self._cells = cells
+        self._walked: dict[str, list[ast.AST]] = {}   # name -> every node of its definition
 
     @cached_property
     def _translated(self) -> dict[int, tuple[str, ast.Module | None]]:
@@ -113,10 +114,6 @@ class StudentSource:
             node = self.definition(name)
             self._walked[name] = [] if node is None else list(ast.walk(node))
         return self._walked[name]
-
-    @cached_property
-    def _walked(self) -> dict[str, list[ast.AST]]:
-        return {}
 
     def calls(self, name: str) -> set[str]:
         return {dotted(n.func) for n in self._nodes(name) if isinstance(n, ast.Call)} - {""}
