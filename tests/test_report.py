@@ -94,8 +94,10 @@ def test_markdown_neutralises_links_and_markup():
     text = render_markdown(make_result(student_id="[x](javascript:alert(1))", hint="<b>bold</b> | ![i](http://e/x)"))
     assert "\\[x\\](javascript" in text and "<b>" not in text and "!\\[i\\](" in text
     assert "[x](" not in text and "[i](" not in text
-    row = next(line for line in text.splitlines() if "bold" in line)
-    assert row.count(" | ") == 3, "a pipe in a hint must not add a column"
+    lead = next(line for line in text.splitlines() if "bold" in line)       # the exercise's diagnosis, once
+    assert lead.startswith("**") and "<b>" not in lead and "\\|" in lead
+    row = next(line for line in text.splitlines() if line.startswith("| ") and "failed" in line)
+    assert row.count(" | ") == 3 and row.endswith("| the same as above |"), "a pipe in a hint must not add a column"
 
 
 def test_feedback_md_golden():

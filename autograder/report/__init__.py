@@ -1,4 +1,4 @@
-"""Report: turn `SubmissionResult`s into the files of CONTRACT §2 and into nbgrader's gradebook/feedback.
+"""Report: turn `SubmissionResult`s into the files of docs/contract.md §2 and into nbgrader's gradebook/feedback.
 
 - `write_student_files(result, out=)`: `<out>/<student>/results.json`, `feedback.html`, `feedback.md`
 - `write_grades_csv(results, path=)`: the class's grades.csv

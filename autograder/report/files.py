@@ -1,4 +1,9 @@
-"""The class-level and per-student files of CONTRACT §2: grades.csv, results.json, feedback.html/.md."""
+"""The class-level and per-student files of docs/contract.md §2: grades.csv, results.json, feedback.html/.md.
+
+grades.csv is opened in spreadsheets: no cell may start a formula (OWASP's CSV-injection advice: a cell that
+starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`), ids and exercise names alike.
+The numbers written are never negative (`common.num` of points), so they are never changed by that rule.
+"""
 from __future__ import annotations
 
 import csv
@@ -6,6 +11,7 @@ import io
 from pathlib import Path
 
 from autograder.results import SubmissionResult, atomic_write_text
+from autograder.safetext import clean
 
 from .common import num
 from .html import render_html
@@ -38,17 +44,27 @@ def exercise_columns(results: list[SubmissionResult]) -> list[str]:
     return list(names)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ID_LIMIT = 1024   # characters of an id or name in a cell (file names are at most 255 bytes)
+
+
+def csv_cell(value: object) -> str:
+    """One grades.csv cell: safe text (`safetext.clean`) that no spreadsheet reads as a formula."""
+    text = clean(value, ID_LIMIT)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def grades_csv_text(results: list[SubmissionResult]) -> str:
-    """CONTRACT §2's grades.csv: student_id, one column per exercise, total, max_total, status."""
+    """docs/contract.md §2's grades.csv: student_id, one column per exercise, total, max_total, status."""
     exercises = exercise_columns(results)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["student_id", *exercises, "total", "max_total", "status"])
+    writer.writerow([csv_cell(c) for c in ("student_id", *exercises, "total", "max_total", "status")])
     for r in sorted(results, key=lambda r: r.student_id):
         scores = r.exercise_scores()
         max_total = sum(r.exercise_max.values()) if r.exercise_max else 0.0
-        writer.writerow([r.student_id, *(num(scores.get(e, 0.0)) for e in exercises),
-                         num(r.score), num(max_total), r.status])
+        writer.writerow([csv_cell(c) for c in (r.student_id, *(num(scores.get(e, 0.0)) for e in exercises),
+                                               num(r.score), num(max_total), r.status)])
     return buf.getvalue()
 
 

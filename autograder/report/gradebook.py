@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
+import os
+import stat
 import warnings
 from pathlib import Path
 
 from autograder.coursedir import CourseDir
 from autograder.results import SubmissionResult, atomic_write_text
+from autograder.safetext import clean
 
 from .html import render_html
 from .paths import check_assignment_name, safe_folder_name
+
+
+def gradebook_id(student_id: str) -> str:
+    """The id a student has in the gradebook: the id as grades.csv shows it (`safetext.clean`: SQLite, like
+    any UTF-8 store, refuses a lone surrogate; ids from the intake are clean already, and stay as they are)."""
+    return clean(student_id, 1024)
 
 
 def find_exercise_cells(course_root: Path, assignment: str, exercises: list[str]) -> dict[str, str]:
@@ -134,20 +142,21 @@ class GradebookWriter:
         db = self.gb.db
         scores = r.exercise_scores()
         scores = {name: float(scores.get(name, 0.0)) for name in self.exercise_max}
-        if db.execute(select(Student.id).where(Student.id == r.student_id)).first() is None:
-            db.execute(insert(Student.__table__).values(id=r.student_id))
+        sid = gradebook_id(r.student_id)
+        if db.execute(select(Student.id).where(Student.id == sid)).first() is None:
+            db.execute(insert(Student.__table__).values(id=sid))
         submission = db.execute(select(SubmittedAssignment.id).where(
             SubmittedAssignment.assignment_id == self.assignment_id,
-            SubmittedAssignment.student_id == r.student_id)).scalar()
+            SubmittedAssignment.student_id == sid)).scalar()
         if submission is None:
-            self._new_submission(r.student_id, scores)
+            self._new_submission(sid, scores)
             return
         existing = self._grade_ids(submission)
         rows = []
         for name in self.exercise_max:
             grade_id = existing.get((self.notebook_of[name], name))
             if grade_id is None:   # a grade cell added after this submission was recorded
-                orm = self.gb.find_submission(self.assignment, r.student_id)
+                orm = self.gb.find_submission(self.assignment, sid)
                 grade = _ensure_grade(self.gb, orm, self.notebook_of[name], name, self.assignment)
                 db.flush()
                 grade_id = grade.id
@@ -209,6 +218,14 @@ class GradebookWriter:
             self._warnings.__exit__(None, None, None)
         return self.path
 
+    def abandon(self) -> None:
+        """Close without committing: the gradebook stays as it was before this writer."""
+        try:
+            self.gb.db.rollback()
+        finally:
+            self.gb.close()
+            self._warnings.__exit__(None, None, None)
+
 
 def class_exercise_max(results: list[SubmissionResult]) -> dict[str, float]:
     """Every exercise and its maximum, from the results that know the most exercises."""
@@ -228,12 +245,18 @@ def write_nbgrader_gradebook(results: list[SubmissionResult], *, course_root: Pa
     return writer.close()
 
 
+NBGRADER_EXTRAS = ("timestamp.txt", "submission_secret.txt")   # what `nbgrader collect` leaves in a submission
+EXTRA_MAX_BYTES = 4096
+
+
 def write_nbgrader_feedback(result: SubmissionResult, *, course_root: Path, assignment: str) -> Path:
     """Write the feedback page in nbgrader's layout, `feedback/<student>/<assignment>/<notebook>.html`.
 
     One page per release notebook (each the whole assignment's feedback), so that nbgrader's
     `release_feedback` finds them; nbgrader's `timestamp.txt` / `submission_secret.txt` are copied from the
-    submission when `nbgrader collect` left them there. Returns the folder.
+    submission when `nbgrader collect` left them there (see `copy_submission_file`: a student's file, so
+    copied only when it is a small regular file inside the submission folder, reached without following a
+    link). Returns the folder.
     """
     check_assignment_name(assignment)
     course = CourseDir(Path(course_root))
@@ -242,8 +265,68 @@ def write_nbgrader_feedback(result: SubmissionResult, *, course_root: Path, assi
     page = render_html(result)
     for name in names:
         atomic_write_text(folder / f"{name}.html", page)
-    submitted = course.submitted() / safe_folder_name(result.student_id) / assignment
-    for extra in ("timestamp.txt", "submission_secret.txt"):
-        if (submitted / extra).is_file():
-            shutil.copyfile(submitted / extra, folder / extra)
+    for student_folder in _submission_folders(result.student_id):
+        copied = [copy_submission_file(course.submitted(), [student_folder, assignment, extra], folder / extra)
+                  for extra in NBGRADER_EXTRAS]
+        if any(copied):
+            break
     return folder
+
+
+def _submission_folders(student_id: str) -> list[str]:
+    """Where a student's submission may be under `submitted/`: the id itself when it is one plain path
+    component, and its safe folder name."""
+    names = []
+    if (student_id and "/" not in student_id and "\0" not in student_id and student_id not in (".", "..")
+            and clean(student_id, 255) == student_id):
+        names.append(student_id)
+    if safe_folder_name(student_id) not in names:
+        names.append(safe_folder_name(student_id))
+    return names
+
+
+def copy_submission_file(root: Path, parts: list[str], dest: Path, *, max_bytes: int = EXTRA_MAX_BYTES) -> Path | None:
+    """Copy `root/<parts...>` to `dest` if it is a regular file of one link and at most `max_bytes`, reached
+    from `root` without following a link; written atomically, with the source's permission bits but never
+    more than rw-r--r-- (the secret keeps its rw-------). Returns `dest`, or None when there was nothing to
+    copy or it was refused."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        for part in parts[:-1]:
+            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        src = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                      dir_fd=fd)
+    except (OSError, ValueError):
+        os.close(fd)
+        return None
+    os.close(fd)
+    try:
+        st = os.fstat(src)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > max_bytes:
+            return None
+        data = os.read(src, max_bytes + 1)
+        if len(data) > max_bytes:
+            return None
+    finally:
+        os.close(src)
+    mode = stat.S_IMODE(st.st_mode) & 0o644
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(out, mode)   # whatever the umask
+        os.write(out, data)
+    finally:
+        os.close(out)
+    os.replace(tmp, dest)
+    return dest

@@ -1,7 +1,9 @@
 """feedback.html: one self-contained page (inline CSS, no scripts, no external resources) per submission.
 
 Every piece of text that comes from a submission or a check (student id, hints, the student's own error
-messages) goes through `html.escape`; the page skeleton is `template.html`, filled with `string.Template`.
+messages) goes through `esc`: `safetext.clean` (no lone surrogate, so the page always encodes as UTF-8; no
+control character or bidi override), then `html.escape`; the page skeleton is `template.html`, filled with
+`string.Template`.
 """
 from __future__ import annotations
 
@@ -9,15 +11,17 @@ import html
 from importlib.resources import files
 from string import Template
 
-from autograder.results import GRADED, PASSED, SubmissionResult
+from autograder.results import GRADED, SubmissionResult
+from autograder.safetext import clean
 
-from .common import by_exercise, cell_errors, num
+from .common import by_exercise, cell_errors, cell_name, diagnosis, hint_below, num
 
 GENERATOR = "autograder feedback v1"
+TEXT_LIMIT = 100_000   # characters of any one text on the page
 
 
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(clean(text, TEXT_LIMIT), quote=True)
 
 
 def _pill(status: str) -> str:
@@ -38,12 +42,14 @@ def _exercise_section(name: str, score: float, max_score: float, tests, graded: 
         why = "No check of this exercise ran." if graded else "Not graded: see the status above."
         body = f'<p class="meta">{why}</p>'
     else:
+        said = diagnosis(tests)
         rows = "\n".join(
             f'<tr><td class="name">{esc(_check_name(t.name, name))}</td><td class="st">{_pill(t.status)}</td>'
             f'<td class="pts">{num(t.score)} / {num(t.max_score)}</td>'
-            f'<td class="hint">{esc(t.output) if t.status != PASSED else ""}</td></tr>'
+            f'<td class="hint">{esc(hint_below(t, said))}</td></tr>'
             for t in tests)
-        body = (f'<table>\n<tr><th>check</th><th>status</th><th class="pts">points</th><th>hint</th></tr>\n'
+        lead = f'<p class="diagnosis">{esc(said)}</p>\n' if said else ""
+        body = (f'{lead}<table>\n<tr><th>check</th><th>status</th><th class="pts">points</th><th>hint</th></tr>\n'
                 f"{rows}\n</table>")
     return f'<details id="ex-{esc(name)}"{"" if full else " open"}>{head}\n{body}\n</details>'
 
@@ -69,7 +75,7 @@ def render_html(result: SubmissionResult) -> str:
     cells = ""
     if errors:
         cells = "<h2><span>Cells that raised an error when your notebook ran</span></h2>\n" + "\n".join(
-            f'<p class="meta">Cell {esc(c.get("index", "?"))} ({esc(c.get("status", "error"))})</p>'
+            f'<p class="meta">{esc(cell_name(c).capitalize())} ({esc(c.get("status", "error"))})</p>'
             f'<pre>{esc(str(c.get("error", "")).strip())}</pre>' for c in errors)
     note = f'<p class="note">{esc(result.message)}</p>' if result.message and result.status != GRADED else ""
     percent = 0.0 if result.max_score <= 0 else max(0.0, min(100.0, 100 * result.score / result.max_score))

@@ -4,6 +4,13 @@ Importing nbgrader takes about a second (it imports its server extensions); reco
 a few milliseconds (see `GradebookWriter.add`). `Sink` runs `python -m autograder.report.nbgrader_sink`, which pays the start-up
 while the grader starts (at a lower priority: the grader and its zygote come first) and then records each
 result as it arrives (one JSON line each on its stdin), committing the whole class at the end.
+
+Its failure is loud: every problem (a student's gradebook row or feedback folder that could not be written,
+a crash of the writer) is one `problem: ...` line on its stderr and a non-zero exit, and `Sink.finish()`
+returns them (the caller makes the run fail). One student's feedback that cannot be written costs that
+student's feedback only; a gradebook row that cannot be recorded leaves the gradebook as it was (nothing
+is committed), while every other student's feedback is still written. Text from a submission cannot make
+either fail: the writers clean every text (`safetext.clean`).
 """
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -41,23 +49,36 @@ class Sink:
         self._write(result.to_gradescope())
 
     def finish(self) -> str:
-        """Wait for the writer; '' when all went well, else what went wrong."""
+        """Wait for the writer; '' when all went well, else what went wrong (every problem, one per line)."""
         try:
             self.proc.stdin.close()
         except OSError:
             pass
+        self.proc.stdin = None   # closed: communicate() only reads
         try:
-            self.proc.wait(timeout=600)
+            _, err = self.proc.communicate(timeout=600)   # reads stderr while waiting: it cannot fill up
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return "nbgrader's gradebook took longer than 10 minutes to write"
-        err = self.proc.stderr.read().decode(errors="replace").strip().splitlines()
+            self.proc.communicate()
+            return "nbgrader's gradebook writer took longer than 10 minutes and was stopped; gradebook.db not updated"
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        problems = [line[len(PROBLEM):] for line in lines if line.startswith(PROBLEM)]
         if self.proc.returncode != 0:
-            return (err[-1] if err else f"the gradebook writer exited with status {self.proc.returncode}")
-        return self.problem
+            if not problems:
+                problems = [f"the gradebook writer exited with status {self.proc.returncode}"
+                            + (": " + " | ".join(lines[-5:]) if lines else "")]
+            return "\n".join(([self.problem] if self.problem else []) + problems)
+        return "\n".join(([self.problem] if self.problem else []) + problems)
 
 
-def main(course_root: str, assignment: str) -> None:
+PROBLEM = "problem: "
+
+
+def _say(problem: str) -> None:
+    print(PROBLEM + " ".join(problem.split()), file=sys.stderr, flush=True)
+
+
+def main(course_root: str, assignment: str) -> int:
     os.nice(5)
     # jsonschema (imported by nbformat, by nbgrader) imports this optional URI-grammar checker if present,
     # which builds a parser at import time (~1 s); nothing here validates URIs
@@ -71,6 +92,8 @@ def main(course_root: str, assignment: str) -> None:
         with _alembic_in_process(), Gradebook(f"sqlite:///{db}"):   # create it now, while grading runs
             pass
     writer = None
+    failed = 0
+    gradebook_broken = False
     for line in sys.stdin.buffer:
         obj = json.loads(line)
         if writer is None:
@@ -78,13 +101,37 @@ def main(course_root: str, assignment: str) -> None:
                                      exercise_max=obj["exercise_max"])
             continue
         result = SubmissionResult.from_gradescope(obj)
-        writer.add(result)
-        write_nbgrader_feedback(result, course_root=Path(course_root), assignment=assignment)
+        who = repr(result.student_id)[:80]
+        if not gradebook_broken:
+            try:
+                writer.add(result)
+            except Exception as exc:  # noqa: BLE001 - say it, keep writing the others' feedback
+                gradebook_broken = True
+                _say(f"gradebook.db left unchanged: recording {who} failed: {_gist(exc)}")
+        try:
+            write_nbgrader_feedback(result, course_root=Path(course_root), assignment=assignment)
+        except Exception as exc:  # noqa: BLE001
+            failed += 1
+            _say(f"feedback/ of {who} not written: {_gist(exc)}")
     if writer is not None:
-        writer.close()
+        if gradebook_broken:
+            writer.abandon()
+        else:
+            writer.close()
+    return 1 if failed or gradebook_broken else 0
+
+
+def _gist(exc: BaseException) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1:]
+    at = f" (at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno})" if where else ""
+    return f"{type(exc).__name__}: {str(exc)[:300]}{at}"
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    try:
+        code = main(sys.argv[1], sys.argv[2])
+    except BaseException as exc:  # noqa: BLE001 - the writer itself failed: say why, fail
+        _say(f"the gradebook writer failed, gradebook.db not updated: {_gist(exc)}")
+        code = 1
     sys.stderr.flush()
-    os._exit(0)  # the gradebook is committed and closed: skip tearing down nbgrader's imports (~0.5 s)
+    os._exit(code)  # the gradebook is committed and closed: skip tearing down nbgrader's imports (~0.5 s)
