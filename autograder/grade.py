@@ -1,43 +1,43 @@
 """Grading a whole class: find the submissions, grade each in its own jail (in parallel), write the files.
 
-Resumable: each student's results.json is written (atomically) as soon as that student is graded; a later
-run reuses every result whose notebooks have not changed since (same SHA-256), unless `force`.
+The grader (and with it the zygote every jail is forked from) starts before anything of the class is read.
+Every submission gets a result row whatever happens to it: an exception while handling it becomes its row, and
+a grading worker that dies re-queues the submissions it had not finished (each suspect is retried alone, so
+one poisonous submission costs only itself).
+
+Resumable: each student's results.json is written (atomically) as soon as that student is graded; a later run
+reuses a result only while its notebooks (SHA-256) and the bundle's key (checks, references, public files, the
+kit's code) are unchanged, unless `force`.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from autograder import coursedir
-from autograder.notebook import content_hash
-from autograder.results import INTERNAL_ERROR, MISSING, SubmissionResult, VersionMismatch
-from autograder.runner import GradeOptions, exercise_max, grade_notebooks, grader_for
+from autograder.config import GradeOptions
+from autograder.coursedir import GRADES_CSV, Bundle
+from autograder.notebook import content_hash, find_submissions
+from autograder.results import CRASHED, INTERNAL_ERROR, MISSING, SubmissionResult, VersionMismatch
+
+_WORKER = None   # the grader a forked worker inherits (set before the pool forks)
+_ROOT = None     # the submissions folder being graded
 
 
-
-def discover(submissions: Path, assignment: str) -> dict[str, list[Path]]:
-    """student id -> notebooks. nbgrader's `<dir>/<student>/<assignment>/*.ipynb`; also `<dir>/<student>/*.ipynb`
-    and a flat folder of `<student>.ipynb`. A student folder holding no notebook maps to []."""
-    found: dict[str, list[Path]] = {}
-    for entry in sorted(Path(submissions).iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.suffix == ".ipynb":
-            found[entry.stem] = [entry]
-        elif entry.is_dir():
-            inner = entry / assignment
-            folder = inner if inner.is_dir() else entry
-            found[entry.name] = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
-    return found
+@dataclass
+class ClassRun:
+    """What `grade_class` did: every result (by student id order) and what went wrong beside them."""
+    results: list[SubmissionResult]
+    gradebook_problem: str = ""     # nbgrader's gradebook/feedback could not be written: why
 
 
-def _previous(out: Path, student_id: str, notebooks: list[Path]) -> SubmissionResult | None:
+def _previous(out: Path, student_id: str, notebooks: list[Path], key: str, root: Path) -> SubmissionResult | None:
     from autograder.report.paths import student_dir
     path = student_dir(out, student_id) / "results.json"
     if not path.is_file():
@@ -46,33 +46,53 @@ def _previous(out: Path, student_id: str, notebooks: list[Path]) -> SubmissionRe
         old = SubmissionResult.read_json(path)
     except (VersionMismatch, ValueError, KeyError, TypeError, OSError):
         return None
-    if old.student_id != student_id or old.status == INTERNAL_ERROR or old.notebook_sha256 != content_hash(notebooks):
+    if (old.student_id != student_id or old.status == INTERNAL_ERROR or old.key != key
+            or old.notebook_sha256 != content_hash(notebooks, root=root)):
         return None
     return old
 
 
-def _grade_one(student_id: str, notebooks: list[Path], assignment: str, options: GradeOptions) -> SubmissionResult:
-    if not notebooks:
-        return SubmissionResult.from_error(student_id=student_id, assignment=assignment, status=MISSING,
-                                           message="no notebook found in this submission",
-                                           exercise_max=exercise_max(assignment, options.exercises),
-                                           notebook_sha256=content_hash([]))
-    return grade_notebooks(notebooks=notebooks, student_id=student_id, assignment=assignment, options=options)
+def _grade_one(student_id: str, notebooks: list[Path], options: GradeOptions) -> SubmissionResult:
+    """One submission's result; any exception while handling it becomes its row."""
+    from autograder.grader import grade_notebooks
+    grader, root = _WORKER, _ROOT
+    try:
+        if not notebooks:
+            return SubmissionResult.from_error(student_id=student_id, assignment=grader.bundle.name, status=MISSING,
+                                               message="no notebook found in this submission",
+                                               exercise_max=grader.exercises(options.exercises), key=grader.key,
+                                               notebook_sha256=content_hash([]))
+        return grade_notebooks(notebooks=notebooks, student_id=student_id, bundle=grader.bundle,
+                               options=options, grader=grader, root=root)
+    except Exception:  # noqa: BLE001 - the kit's fault on this submission: its own row, the class goes on
+        return SubmissionResult.from_error(student_id=student_id, assignment=grader.bundle.name,
+                                           status=INTERNAL_ERROR, exercise_max=grader.exercises(options.exercises),
+                                           message="the kit failed on this submission: "
+                                                   + traceback.format_exc()[-1500:], key=grader.key)
 
 
-def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | None = None, force: bool = False,
-                course_root: Path = Path("."), progress: bool = False,
-                options: GradeOptions | None = None) -> list[SubmissionResult]:
-    """Grade every submission under `submissions`, write CONTRACT §2's files under `out`, return the results."""
+def grade_class(*, bundle: Bundle, submissions: Path, out: Path, jobs: int | None = None, force: bool = False,
+                gradebook: bool = False, progress: bool = False,
+                options: GradeOptions | None = None) -> ClassRun:
+    """Grade every submission under `submissions` with `bundle`'s checks, write docs/contract.md §2's files under
+    `out` and, with `gradebook`, nbgrader's gradebook.db and feedback/ of the bundle's course."""
+    global _WORKER, _ROOT
     from autograder import report
-    options = replace(options or GradeOptions(), course_root=Path(course_root))
+    from autograder.grader import grader_for
+    options = options or GradeOptions()
     out = Path(out)
-    students = discover(Path(submissions), assignment)
+    sink = None   # nbgrader's gradebook writer: it imports nbgrader while the grader starts up
+    if gradebook:
+        from autograder.report.nbgrader_sink import Sink
+        sink = Sink(course_root=bundle.course.root, assignment=bundle.name)
+    _WORKER = grader = grader_for(bundle, isolation=options.isolation)   # first: before the class is read
+    _ROOT = Path(submissions).resolve()
+    students = find_submissions(_ROOT, bundle.name)
     jobs = max(1, jobs or os.cpu_count() or 1)
     results: dict[str, SubmissionResult] = {}
     todo = []
     for sid, notebooks in students.items():
-        old = None if force else _previous(out, sid, notebooks)
+        old = None if force else _previous(out, sid, notebooks, grader.key, _ROOT)
         if old is not None:
             results[sid] = old
         else:
@@ -86,45 +106,67 @@ def grade_class(*, assignment: str, submissions: Path, out: Path, jobs: int | No
             sink.send(result)
         say.one(result)
 
-    sink = None  # nbgrader's gradebook writer: it imports nbgrader while the grader starts up
-    if coursedir.CourseDir(Path(course_root)).source(assignment).is_dir():  # inside an nbgrader course
-        from autograder.report.nbgrader_sink import Sink
-        sink = Sink(course_root=Path(course_root), assignment=assignment)
-    if todo:
-        grader_for(assignment)  # here, once: forked workers inherit it (imports, checks, the zygote)
     if sink is not None:
-        sink.begin(exercise_max(assignment, options.exercises))
+        sink.begin(grader.exercises(options.exercises))
         for old in results.values():
             sink.send(old)
     if jobs == 1 or len(todo) <= 1:
         for sid, notebooks in todo:
-            done(_grade_one(sid, notebooks, assignment, options))
+            done(_grade_one(sid, notebooks, options))
     else:
-        _grade_parallel(todo, assignment, options, jobs, done)
+        _grade_parallel(todo, options, jobs, done)
     ordered = [results[sid] for sid in sorted(results)]
-    report.write_grades_csv(ordered, path=out / coursedir.GRADES_CSV)
-    if sink is not None:
-        problem = sink.finish()
-        if problem:  # the grades are written already; say what failed
-            print(f"warning: nbgrader gradebook/feedback not updated: {problem}", file=sys.stderr)
+    report.write_grades_csv(ordered, path=out / GRADES_CSV)
+    problem = sink.finish() if sink is not None else ""
     say.finish(out)
-    return ordered
+    return ClassRun(results=ordered, gradebook_problem=problem)
 
 
-def _grade_parallel(todo, assignment, options, jobs, done) -> None:
-    pending = {sid: nbs for sid, nbs in todo}
+def _grade_parallel(todo, options, jobs, done) -> None:
+    """`jobs` workers forked from this process (they share its grader); at most `jobs` submissions in flight,
+    so that when a worker dies the suspects are known: each is retried alone, and only a submission that kills
+    its worker again gets a `crashed` row."""
+    queue, suspects = list(todo), []
+    while queue or suspects:
+        if suspects:   # alone, one at a time: whatever dies now is that submission's doing
+            sid, notebooks = suspects.pop(0)
+            if not _run_pool([(sid, notebooks)], options, 1, done):
+                done(SubmissionResult.from_error(
+                    student_id=sid, assignment=_WORKER.bundle.name, status=CRASHED, key=_WORKER.key,
+                    exercise_max=_WORKER.exercises(options.exercises),
+                    message="grading this submission killed its grading process twice (too much memory?)"))
+            continue
+        unfinished = _run_pool(queue, options, jobs, done, return_unfinished=True)
+        if unfinished is True:
+            queue = []
+        else:
+            in_flight, queue = unfinished
+            suspects += in_flight
+
+
+def _run_pool(todo, options, jobs, done, *, return_unfinished: bool = False):
+    """Grade `todo` in a pool of `jobs` workers. True when all were graded; else False, or (with
+    `return_unfinished`) (the submissions in flight when a worker died, those not started yet)."""
+    pending = list(todo)
+    running: dict = {}
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
-            futures = {pool.submit(_grade_one, sid, nbs, assignment, options): sid for sid, nbs in todo}
-            for fut in as_completed(futures):
-                sid = futures[fut]
-                done(fut.result())
-                pending.pop(sid, None)
-    except BrokenProcessPool as exc:
-        for sid in sorted(pending):
-            done(SubmissionResult.from_error(student_id=sid, assignment=assignment, status=INTERNAL_ERROR,
-                                             message=f"a grading worker died: {exc}",
-                                             exercise_max=exercise_max(assignment, options.exercises)))
+            while pending or running:
+                while pending and len(running) < jobs:
+                    sid, notebooks = pending.pop(0)
+                    running[pool.submit(_grade_one, sid, notebooks, options)] = (sid, notebooks)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    item = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        running[fut] = item
+                        raise
+                    done(result)
+    except BrokenProcessPool:
+        return (list(running.values()), pending) if return_unfinished else False
+    return True
 
 
 class _Progress:

@@ -16,12 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder.coursedir import RELEASE, SOURCE, CourseDir
+from autograder.coursedir import JUNK, METADATA_KEY, RELEASE, SOURCE, CourseDir
 
-NBGRADER_CONFIG = "nbgrader_config.py"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
-JUNK = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 # Notebook metadata that records the machine that last saved the notebook, not the assignment.
 MACHINE_METADATA = ("widgets", "toc", "varInspector")
 LANGUAGE_INFO_KEEP = ("name",)
@@ -32,7 +30,7 @@ class ReleaseError(RuntimeError):
     """nbgrader could not generate the release; the message carries the end of its log."""
 
 
-def release(*, assignment: str = "sgd_mnist", course_root: Path = Path(".")) -> list[Path]:
+def release(*, assignment: str, course_root: Path = Path(".")) -> list[Path]:
     """Regenerate `release/<assignment>/` from `source/<assignment>/`; return the files written, sorted.
 
     nbgrader runs in a scratch copy of the course (source folder and nbgrader_config.py), so a failure
@@ -45,10 +43,10 @@ def release(*, assignment: str = "sgd_mnist", course_root: Path = Path(".")) -> 
         if out_dir.exists():
             shutil.rmtree(out_dir)
         shutil.copytree(fresh, out_dir)
-    return normalize_release(folder=out_dir)
+    return normalize_release(folder=out_dir, assignment=assignment)
 
 
-def check_release_in_sync(*, assignment: str = "sgd_mnist", course_root: Path = Path(".")) -> list[str]:
+def check_release_in_sync(*, assignment: str, course_root: Path = Path(".")) -> list[str]:
     """Differences between the committed `release/<assignment>/` and a fresh release; [] when in sync."""
     course = CourseDir(Path(course_root).resolve())
     with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
@@ -62,11 +60,10 @@ def generate_release(*, assignment: str, course: CourseDir, scratch: Path) -> Pa
         raise ReleaseError(f"no such assignment: {course.source(assignment)} does not exist")
     work = CourseDir(scratch)
     shutil.copytree(course.source(assignment), work.source(assignment), ignore=shutil.ignore_patterns(*JUNK))
-    config = course.root / NBGRADER_CONFIG
-    if config.is_file():
-        shutil.copy2(config, work.root / NBGRADER_CONFIG)
+    if course.nbgrader_config().is_file():
+        shutil.copy2(course.nbgrader_config(), work.nbgrader_config())
     _run_nbgrader(assignment=assignment, root=work.root)
-    normalize_release(folder=work.release(assignment))
+    normalize_release(folder=work.release(assignment), assignment=assignment)
     return work.release(assignment)
 
 
@@ -88,7 +85,7 @@ def _files(folder: Path) -> set[str]:
     if not folder.is_dir():
         return set()
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
-            if p.is_file() and not JUNK.intersection(p.relative_to(folder).parts)}
+            if p.is_file() and not set(JUNK).intersection(p.relative_to(folder).parts)}
 
 
 # -- the nbgrader call -------------------------------------------------------------------------------------
@@ -117,19 +114,28 @@ def _run_nbgrader(*, assignment: str, root: Path) -> None:
 # -- normalisation: small pure transforms ------------------------------------------------------------------
 
 
-def normalize_release(*, folder: Path) -> list[Path]:
-    """Make a generated release folder deterministic in place; return its files, sorted."""
+def normalize_release(*, folder: Path, assignment: str) -> list[Path]:
+    """Make a generated release folder deterministic in place, each notebook stamped with its assignment;
+    return its files, sorted."""
     for junk in [p for p in folder.rglob("*") if p.name in JUNK]:
         shutil.rmtree(junk, ignore_errors=True)
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     for path in files:
         if path.suffix == ".ipynb":
-            path.write_text(canonical_notebook_json(json.loads(path.read_text(encoding="utf-8"))),
-                            encoding="utf-8")
+            nb = stamp_assignment(json.loads(path.read_text(encoding="utf-8")), assignment)
+            path.write_text(canonical_notebook_json(nb), encoding="utf-8")
         path.chmod(FILE_MODE)
     for sub in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
         sub.chmod(DIR_MODE)
     return files
+
+
+def stamp_assignment(nb: dict, assignment: str) -> dict:
+    """A copy of `nb` whose metadata names its assignment, so that `autograder check` and `%autograde` know
+    which hidden checks grade a student's copy wherever it is saved."""
+    nb = json.loads(json.dumps(nb))
+    nb.setdefault("metadata", {})[METADATA_KEY] = {"assignment": assignment}
+    return nb
 
 
 def strip_machine_metadata(nb: dict) -> dict:

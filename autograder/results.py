@@ -1,6 +1,6 @@
 """The one results type: what grading says about a submission, whatever happened to it.
 
-`SubmissionResult.to_gradescope()` is CONTRACT §2's results.json; `SubmissionResult.from_error()` builds the
+`SubmissionResult.to_gradescope()` is docs/contract.md §2's results.json; `SubmissionResult.from_error()` builds the
 row of a submission that could not be graded, so that every submission always gets a result.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SCHEMA = "autograder-results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Submission statuses (grades.csv `status` column).
 GRADED = "graded"
@@ -19,10 +19,17 @@ TIMEOUT = "timeout"
 CRASHED = "crashed"
 MISSING = "missing"
 INTERNAL_ERROR = "internal_error"
-STATUSES = (GRADED, INVALID_NOTEBOOK, TIMEOUT, CRASHED, MISSING, INTERNAL_ERROR)
+CHECK_ERROR = "check_error"      # graded, but some check could not run: the instructor's problem (see `problems`)
+STATUSES = (GRADED, CHECK_ERROR, INVALID_NOTEBOOK, TIMEOUT, CRASHED, MISSING, INTERNAL_ERROR)
 
 # Check statuses (Gradescope's vocabulary plus ours).
 PASSED, FAILED, ERROR = "passed", "failed", "error"
+
+# What a check says when it is not the reason its points are lost (judge/run.py writes them; reports read them).
+CHECK_COULD_NOT_RUN = "this check could not run; your instructor has been told"
+NOT_EARNED = "not counted yet: this point is earned once the exercise's values are right (see above)"
+RULE_NOT_COUNTED = "not counted: the exercise's rule is broken (see above)"
+SAME_AS_ABOVE = "the same as above"
 
 
 class VersionMismatch(ValueError):
@@ -50,9 +57,11 @@ class SubmissionResult:
     tests: list[CheckResult] = field(default_factory=list)
     exercise_max: dict[str, float] = field(default_factory=dict)  # every exercise, even when none ran
     notebook_sha256: str = ""
+    key: str = ""  # the bundle's key (checks, references, public files, kit): a result is reused only under it
     isolation: str = ""
     seconds: float = 0.0
     cells: list[dict] = field(default_factory=list)  # per executed cell: index, status, error (student's own)
+    problems: list[str] = field(default_factory=list)  # the instructor's: tracebacks of checks that broke
 
     # ---- derived views -------------------------------------------------------------------------
     def exercise_scores(self) -> dict[str, float]:
@@ -60,6 +69,11 @@ class SubmissionResult:
         for t in self.tests:
             scores[t.exercise] = scores.get(t.exercise, 0.0) + t.score
         return {k: round(v, 4) for k, v in scores.items()}
+
+    @property
+    def graded(self) -> bool:
+        """Whether the checks ran (all of them, or all but a few broken ones: CHECK_ERROR)."""
+        return self.status in (GRADED, CHECK_ERROR)
 
     @property
     def score(self) -> float:
@@ -81,7 +95,7 @@ class SubmissionResult:
 
     # ---- serialisation -------------------------------------------------------------------------
     def to_gradescope(self) -> dict:
-        """CONTRACT §2: Gradescope's results.json shape, plus our versioned extras."""
+        """docs/contract.md §2: Gradescope's results.json shape, plus our versioned extras."""
         return {
             "score": self.score,
             "max_score": self.max_score,
@@ -98,9 +112,11 @@ class SubmissionResult:
             "assignment": self.assignment,
             "exercise_max": self.exercise_max,
             "notebook_sha256": self.notebook_sha256,
+            "key": self.key,
             "isolation": self.isolation,
             "seconds": round(self.seconds, 3),
             "cells": self.cells,
+            "problems": self.problems,
         }
 
     @classmethod
@@ -112,8 +128,9 @@ class SubmissionResult:
         tests = [CheckResult(**t) for t in data["tests"]]
         return cls(student_id=data["student_id"], assignment=data["assignment"], status=data["status"],
                    message=data.get("output", ""), tests=tests, exercise_max=data["exercise_max"],
-                   notebook_sha256=data.get("notebook_sha256", ""), isolation=data.get("isolation", ""),
-                   seconds=data.get("seconds", 0.0), cells=data.get("cells", []))
+                   notebook_sha256=data.get("notebook_sha256", ""), key=data.get("key", ""),
+                   isolation=data.get("isolation", ""), seconds=data.get("seconds", 0.0),
+                   cells=data.get("cells", []), problems=data.get("problems", []))
 
     def write_json(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(self.to_gradescope(), indent=2, sort_keys=False) + "\n")

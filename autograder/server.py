@@ -1,11 +1,12 @@
-"""A warm grading server for `autograder check`, so that a self-learner's check costs about one
-`import torch` instead of three (the grader, its zygote and torch's lazy imports all start warm).
+"""A warm grading server for `autograder check` and `%autograde`, so that a self-learner's check costs a few
+hundred milliseconds instead of a fresh `import torch`, the checks' imports and a zygote.
 
-The first `check` starts the server in the background (detached; it exits after `IDLE_SECONDS` without a
-request) and waits for it; later checks connect to it. It listens on a Unix socket in a folder only the
-user can open, named after the kit's code (any change to the kit or its checks means a new server), and
-grades exactly as `grade_notebooks` does in-process. `AUTOGRADER_NO_SERVER=1` (or any failure to reach
-the server) grades in the calling process instead.
+The first check of a bundle starts the server in the background (detached; it exits after `IDLE_SECONDS`
+without a request) and waits for it; later checks connect to it. It listens on a Unix socket in a folder only
+the user can open, named after the bundle's key (any change to the kit, the checks, the references or the
+released files means a new server), and grades exactly as `grader.grade_notebooks` does in-process. When the
+server cannot be reached, a one-off child process grades instead (`python -m autograder.server once`), so the
+caller never imports the judge itself.
 """
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import struct
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from autograder import coursedir
-from autograder.results import SubmissionResult
+from autograder.config import GradeOptions
+from autograder.coursedir import Bundle, CourseDir
+from autograder.results import INTERNAL_ERROR, SubmissionResult
 
 IDLE_SECONDS = 900
 START_TIMEOUT = 120.0
@@ -35,23 +38,15 @@ def _runtime_dir() -> Path:
     return folder
 
 
-def code_key(assignment: str) -> str:
-    """Changes whenever the interpreter, the kit, its checks or the solutions change."""
-    digest = hashlib.sha256(f"{sys.executable}\0{assignment}\0{os.getuid()}".encode())
-    roots = [coursedir.PACKAGE_DIR]
-    import importlib.util
-    spec = importlib.util.find_spec("solutions")
-    if spec and spec.submodule_search_locations:
-        roots += [Path(p) for p in spec.submodule_search_locations]
-    for root in roots:
-        for path in sorted(Path(root).rglob("*.py")):
-            st = path.stat()
-            digest.update(f"{path}\0{st.st_mtime_ns}\0{st.st_size}\0".encode())
+def server_key(bundle: Bundle) -> str:
+    """Changes whenever the interpreter, the user, the course or anything the bundle's grades depend on does."""
+    digest = hashlib.sha256(f"{sys.executable}\0{os.getuid()}\0{Path(bundle.course.root).resolve()}\0"
+                            f"{bundle.name}\0{bundle.key()}".encode())
     return digest.hexdigest()[:20]
 
 
-def socket_path(assignment: str) -> Path:
-    return _runtime_dir() / f"check-{code_key(assignment)[:12]}.sock"
+def socket_path(bundle: Bundle) -> Path:
+    return _runtime_dir() / f"check-{server_key(bundle)[:12]}.sock"
 
 
 def _send(sock: socket.socket, obj) -> None:
@@ -78,12 +73,25 @@ def _recv(sock: socket.socket):
     return json.loads(buf)
 
 
+BROKEN_CHECK = "a hidden check could not run (the instructor sees why with `autograder validate`)"
+
+
+def _grade_request(bundle: Bundle, req: dict) -> dict:
+    """Grade one request; the result as its caller (a student's terminal or kernel) may see it: a broken
+    check's traceback (check code) is replaced by a sentence."""
+    from autograder.grader import grade_notebooks
+    options = GradeOptions(**req.get("options", {}))
+    result = grade_notebooks(notebooks=[Path(p) for p in req["notebooks"]], student_id=str(req["student_id"]),
+                             bundle=bundle, options=options)
+    return dict(result.to_gradescope(), problems=[BROKEN_CHECK] * len(result.problems))
+
+
 # ---------------------------------------------------------------- server side
-def serve(assignment: str, *, idle: float = IDLE_SECONDS) -> None:
+def serve(bundle: Bundle, *, idle: float = IDLE_SECONDS) -> None:
     """Run the server in this process until it has been idle for `idle` seconds."""
-    from autograder.runner import GradeOptions, grade_notebooks, grader_for
-    path = socket_path(assignment)
-    grader_for(assignment)                      # warm: zygote, checks, lazy imports
+    from autograder.grader import grader_for
+    path = socket_path(bundle)
+    grader_for(bundle)                          # warm: zygote, checks, lazy imports
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     listener.bind(str(tmp))
@@ -104,12 +112,7 @@ def serve(assignment: str, *, idle: float = IDLE_SECONDS) -> None:
                     if req.get("op") == "stop":
                         _send(conn, {"ok": True})
                         return
-                    options = GradeOptions(course_root=Path(req["course_root"]),
-                                           exercises=tuple(req.get("exercises", ())))
-                    result = grade_notebooks(notebooks=[Path(p) for p in req["notebooks"]],
-                                             student_id=str(req["student_id"]), assignment=assignment,
-                                             options=options)
-                    _send(conn, {"ok": True, "result": result.to_gradescope()})
+                    _send(conn, {"ok": True, "result": _grade_request(bundle, req)})
                 except Exception as exc:  # noqa: BLE001 - one bad request never stops the server
                     try:
                         _send(conn, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -134,32 +137,29 @@ def _connect(path: Path) -> socket.socket | None:
         return None
 
 
-def _start(assignment: str) -> None:
-    subprocess.Popen([sys.executable, "-m", "autograder.server", assignment], stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                     close_fds=True)
+def _command(verb: str, bundle: Bundle) -> list[str]:
+    return [sys.executable, "-m", "autograder.server", verb, str(Path(bundle.course.root).resolve()), bundle.name]
 
 
-def grade_via_server(*, notebooks: list[Path], student_id: str, assignment: str, course_root: Path,
-                     exercises: tuple[str, ...] = ()) -> SubmissionResult | None:
+def _request(bundle: Bundle, notebooks: list[Path], student_id: str, options: GradeOptions) -> dict:
+    return {"op": "grade", "notebooks": [str(Path(p).resolve()) for p in notebooks], "student_id": student_id,
+            "options": asdict(options)}
+
+
+def grade_via_server(*, bundle: Bundle, notebooks: list[Path], student_id: str,
+                     options: GradeOptions = GradeOptions()) -> SubmissionResult | None:
     """Grade through the warm server, starting it if needed; None when it cannot be reached."""
-    path = socket_path(assignment)
+    path = socket_path(bundle)
     if len(os.fsencode(path)) > 100:            # Unix socket paths are limited to ~108 bytes
         return None
     sock = _connect(path)
     if sock is None:
-        _start(assignment)
-        deadline = time.monotonic() + START_TIMEOUT
-        while sock is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            sock = _connect(path)
+        sock = _start_or_wait(bundle, path)
         if sock is None:
             return None
     with sock:
         try:
-            _send(sock, {"op": "grade", "notebooks": [str(Path(p).resolve()) for p in notebooks],
-                         "student_id": student_id, "course_root": str(Path(course_root).resolve()),
-                         "exercises": list(exercises)})
+            _send(sock, _request(bundle, notebooks, student_id, options))
             reply = _recv(sock)
         except (OSError, ConnectionError, ValueError):
             return None
@@ -168,8 +168,42 @@ def grade_via_server(*, notebooks: list[Path], student_id: str, assignment: str,
     return SubmissionResult.from_gradescope(reply["result"])
 
 
-def stop_server(assignment: str) -> bool:
-    sock = _connect(socket_path(assignment))
+def _start_or_wait(bundle: Bundle, path: Path) -> socket.socket | None:
+    """Start the server, unless another caller is starting it (a lock file next to the socket: two first
+    checks at once start one server, not two), then wait for its socket."""
+    import fcntl
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)        # held while the server starts: the next caller finds it up
+        sock = _connect(path)
+        if sock is not None:
+            return sock
+        subprocess.Popen(_command("serve", bundle), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while sock is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            sock = _connect(path)
+        return sock
+
+
+def grade_elsewhere(*, bundle: Bundle, notebooks: list[Path], student_id: str,
+                    options: GradeOptions = GradeOptions()) -> SubmissionResult:
+    """Grade in another process than this one: the warm server, else a one-off child."""
+    result = grade_via_server(bundle=bundle, notebooks=notebooks, student_id=student_id, options=options)
+    if result is not None:
+        return result
+    done = subprocess.run(_command("once", bundle), input=json.dumps(_request(bundle, notebooks, student_id, options)),
+                          capture_output=True, text=True)
+    try:
+        return SubmissionResult.from_gradescope(json.loads(done.stdout))
+    except (ValueError, KeyError, TypeError):
+        return SubmissionResult.from_error(student_id=student_id, assignment=bundle.name, status=INTERNAL_ERROR,
+                                           message=f"the grading process failed: {done.stderr.strip()[-1500:]}",
+                                           exercise_max={})
+
+
+def stop_server(bundle: Bundle) -> bool:
+    sock = _connect(socket_path(bundle))
     if sock is None:
         return False
     with sock:
@@ -177,5 +211,18 @@ def stop_server(assignment: str) -> bool:
         return bool(_recv(sock).get("ok"))
 
 
+def main(argv: list[str]) -> None:
+    verb, root, assignment = argv[:3]
+    bundle = CourseDir(Path(root)).bundle(assignment)
+    if verb == "serve":
+        serve(bundle)
+    elif verb == "once":   # one request on stdin, its result on stdout
+        print(json.dumps(_grade_request(bundle, json.loads(sys.stdin.read()))))
+    else:
+        raise SystemExit(f"usage: python -m autograder.server serve|once COURSE ASSIGNMENT")
+
+
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    main(sys.argv[1:])
+    sys.stdout.flush()
+    os._exit(0)

@@ -3,25 +3,22 @@
 1. release/ is in sync with source/ (what `autograder release` would write);
 2. every exercise the hidden checks grade has its cell in the release (an nbgrader `grade_id` equal to its name);
 3. the source notebooks, solutions in place, score full marks;
-4. the release notebooks, stubs in place, score zero (a check that passes on a stub grades nothing).
+4. the release notebooks, stubs in place, score zero (a check that passes on a stub grades nothing);
+5. no check broke on the way (a check's own exception is printed with its traceback).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder.coursedir import CourseDir
-from autograder.results import GRADED, SubmissionResult
+from autograder.coursedir import Bundle
+from autograder.results import SubmissionResult
 
 
-def _notebooks(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
-
-
-def _sync_problems(assignment: str, course_root: Path) -> list[str]:
+def _sync_problems(bundle: Bundle) -> list[str]:
     from autograder.release import check_release_in_sync
     try:
-        problems = check_release_in_sync(assignment=assignment, course_root=course_root)
+        problems = check_release_in_sync(assignment=bundle.name, course_root=bundle.course.root)
     except Exception as exc:  # noqa: BLE001 - any failure here is a finding, reported in one line
         return [f"{type(exc).__name__}: {exc}"]
     if problems is None or problems is True:
@@ -32,7 +29,7 @@ def _sync_problems(assignment: str, course_root: Path) -> list[str]:
 
 
 def _not_full(r: SubmissionResult) -> list[str]:
-    if r.status != GRADED:
+    if not r.graded:
         return [f"could not be graded: {r.status}: {r.message}"]
     out = [f"{t.exercise}: {t.name} {t.status} ({t.score}/{t.max_score}): {t.output}"
            for t in r.tests if t.score < t.max_score]
@@ -42,36 +39,35 @@ def _not_full(r: SubmissionResult) -> list[str]:
 
 
 def _not_zero(r: SubmissionResult) -> list[str]:
-    if r.status != GRADED:
+    if not r.graded:
         return [f"could not be graded: {r.status}: {r.message}"]
     return [f"{t.exercise}: {t.name} gives {t.score} points to the stub" for t in r.tests if t.score > 0]
 
 
-def validate(*, assignment: str, course_root: Path, report: Callable[[str], None] = print) -> bool:
-    """Run the four gates, `report` one line per finding; True when the kit is fit to hand out."""
+def validate(*, bundle: Bundle, report: Callable[[str], None] = print) -> bool:
+    """Run the gates, `report` one line per finding; True when the assignment is fit to hand out."""
+    from autograder.grader import grade_notebooks
     from autograder.report.gradebook import find_exercise_cells
-    from autograder.runner import GradeOptions, grade_notebooks
 
-    course = CourseDir(Path(course_root))
-    source, release = _notebooks(course.source(assignment)), _notebooks(course.release(assignment))
-    gates: dict[str, list[str]] = {"release in sync with source": _sync_problems(assignment, Path(course_root))}
+    source, release = bundle.notebooks(bundle.source), bundle.notebooks(bundle.release)
+    gates: dict[str, list[str]] = {"release in sync with source": _sync_problems(bundle)}
     if not source or not release:
-        gates["notebooks present"] = [f"no notebooks in {course.source(assignment) if not source else course.release(assignment)}"]
+        gates["notebooks present"] = [f"no notebooks in {bundle.source if not source else bundle.release}"]
     else:
-        options = GradeOptions(course_root=Path(course_root))
-        solved = grade_notebooks(notebooks=source, student_id="source-solutions", assignment=assignment,
-                                 options=options)
-        stubs = grade_notebooks(notebooks=release, student_id="release-stubs", assignment=assignment,
-                                options=options)
-        placed = find_exercise_cells(Path(course_root), assignment, list(solved.exercise_max))
+        solved = grade_notebooks(notebooks=source, student_id="source-solutions", bundle=bundle)
+        stubs = grade_notebooks(notebooks=release, student_id="release-stubs", bundle=bundle)
+        placed = find_exercise_cells(bundle.course.root, bundle.name, list(solved.exercise_max))
         gates["every exercise has its cell in release/"] = [
             f"{ex}: no release cell with nbgrader grade_id {ex!r}" for ex in solved.exercise_max if ex not in placed]
-        gates[f"source solutions score full marks ({solved.score}/{solved.max_score})"] = _not_full(solved)
-        gates[f"release stubs score zero ({stubs.score}/{stubs.max_score})"] = _not_zero(stubs)
+        gates[f"source solutions score full marks ({solved.score:g}/{solved.max_score:g})"] = _not_full(solved)
+        gates[f"release stubs score zero ({stubs.score:g}/{stubs.max_score:g})"] = _not_zero(stubs)
+        gates["every check runs (no exception in a check or a reference)"] = sorted(
+            set(solved.problems) | set(stubs.problems))
     for gate, problems in gates.items():
         report(f"{'ok  ' if not problems else 'FAIL'}  {gate}")
         for p in problems:
-            report(f"        {p}")
+            for line in str(p).rstrip().splitlines():
+                report(f"        {line}")
     ok = not any(gates.values())
-    report(f"{assignment}: {'ready to hand out' if ok else 'NOT ready: fix the FAIL lines above'}")
+    report(f"{bundle.name}: {'ready to hand out' if ok else 'NOT ready: fix the FAIL lines above'}")
     return ok

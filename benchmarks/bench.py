@@ -11,6 +11,8 @@
 3. times `autograder check NOTEBOOK` against a bare `python -c "import torch"` (interleaved runs, medians;
    by default `check` goes through the warm check server, whose first start is reported apart; with
    AUTOGRADER_NO_SERVER=1 it grades in-process);
+   then `%autograde NOTEBOOK` in a Jupyter kernel (the first call, then again on the unchanged notebook and
+   on an edited one);
 4. grades 200 submissions one after another in one process (`grade_notebooks` in a loop) and records the
    worker's RSS (and its judge's and zygote's) after each: it must stay flat;
 5. prints a table and the acceptance lines (computed on the whole class), and writes every figure to a JSON
@@ -106,8 +108,9 @@ def grade_autograder(bc: classbuild.BenchClass, jobs: int, work: Path, *, watch:
     out = work / f"graded-{label}"
     shutil.rmtree(out, ignore_errors=True)
     submitted = subset or bc.submitted
+    # --gradebook: the kit fills nbgrader's gradebook.db and feedback/, as nbgrader autograde does
     cmd = autograder_cmd() + ["grade", ASSIGNMENT, "--submissions", str(submitted), "--out", str(out),
-                              "--jobs", str(jobs), "--force", "--course-root", str(course)]
+                              "--jobs", str(jobs), "--force", "--gradebook", "--course-root", str(course)]
     res = run_watched(cmd, cwd=course, log=work / f"autograder-{label}.log", watch=watch)
     rows = list(csv.DictReader(open(out / "grades.csv"))) if (out / "grades.csv").is_file() else []
     seconds = []
@@ -210,13 +213,14 @@ def check_timings(bc: classbuild.BenchClass, work: Path, rounds: int) -> dict:
     compact = bc.notebook(next(iter(bc.students)))  # a reference-solutions student (full marks)
     full = full_lesson_notebook(bc)
     cwd = bc.autograder_course
+    named = ["--assignment", ASSIGNMENT]   # the compact notebooks come from a plain nbgrader release: no metadata
     commands = {
         "import torch": ([sys.executable, "-c", "import torch"], env),
-        "check (compact notebook)": (autograder_cmd() + ["check", str(compact)], env),
+        "check (compact notebook)": (autograder_cmd() + ["check", str(compact), *named], env),
         "check (full lesson notebook)": (autograder_cmd() + ["check", str(full)], env),
     }
     if has_no_server:
-        commands["check, AUTOGRADER_NO_SERVER=1"] = (autograder_cmd() + ["check", str(compact)], env_noserver)
+        commands["check, AUTOGRADER_NO_SERVER=1"] = (autograder_cmd() + ["check", str(compact), *named], env_noserver)
 
     def once(name: str) -> tuple[float, int]:
         cmd, e = commands[name]
@@ -235,9 +239,8 @@ def check_timings(bc: classbuild.BenchClass, work: Path, rounds: int) -> dict:
             s, rc = once(name)
             times[name].append(round(s, 3))
             rcs[name].add(rc)
-    if has_server:  # with the console script's interpreter: the server's socket is named after it
-        subprocess.run([script_python(), "-c", f"from autograder.server import stop_server; stop_server({ASSIGNMENT!r})"],
-                       env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    if has_server:  # every server this benchmark started (its sockets are in the private runtime folder)
+        stop_servers(runtime)
     med = {k: round(statistics.median(v), 3) for k, v in times.items()}
     base = med["import torch"]
     return {"rounds": rounds, "server": has_server, "first_check_starting_server": first,
@@ -245,21 +248,143 @@ def check_timings(bc: classbuild.BenchClass, work: Path, rounds: int) -> dict:
             "ratio_to_import_torch": {k: round(v / base, 2) for k, v in med.items() if k != "import torch"}}
 
 
-def full_lesson_notebook(bc: classbuild.BenchClass) -> Path:
+def stop_servers(runtime: Path) -> None:
+    """Stop every check server whose socket lies in this benchmark's private runtime folder."""
+    from autograder.server import _connect, _recv, _send
+    for sock_path in (runtime / "autograder").glob("*.sock"):
+        sock = _connect(sock_path)
+        if sock is not None:
+            with sock:
+                _send(sock, {"op": "stop"})
+                _recv(sock)
+
+
+def full_lesson_notebook(bc: classbuild.BenchClass, assignment: str = ASSIGNMENT) -> Path:
     """What a self-learner checks: the whole lesson notebook (data, training, plots) with the solutions,
-    next to its mnist_data.py."""
-    from autograder.demo.build import kit_course, solutions, student_notebooks
-    from autograder.demo.variants import STUDENTS
-    kit = kit_course()
-    release = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(kit.release(ASSIGNMENT).glob("*.ipynb"))}
-    folder = bc.root / "self-learner"
+    next to its released files (the release notebook carries its assignment's name)."""
+    from autograder.coursedir import CourseDir
+    from autograder.demo import load_students
+    from autograder.demo.build import solutions, student_notebooks
+    bundle = CourseDir(classbuild.REPO).bundle(assignment)
+    release = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in bundle.notebooks(bundle.release)}
+    folder = bc.root / f"self-learner-{assignment}"
     folder.mkdir(exist_ok=True)
-    for extra in kit.release(ASSIGNMENT).glob("*.py"):
+    for extra in bundle.release.glob("*.py"):
         shutil.copy(extra, folder / extra.name)
-    texts = student_notebooks(STUDENTS[0], release, solutions(kit.source(ASSIGNMENT)))
+    reference = next(s for s in load_students(bundle) if s.full)
+    texts = student_notebooks(reference, release, solutions(bundle.source))
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder / sorted(texts)[0]
+
+
+# ---------------------------------------------------------------- the second lesson, kit only
+def second_lesson(work: Path, n: int, jobs: int, rounds: int, check_rounds: int) -> dict:
+    """mnist_basics: a class of `n` built from its sample class (solutions, misconceptions, a broken rule, a
+    hostile notebook, a corrupted file, stubs), graded with --jobs 1 and --jobs <jobs> (interleaved rounds,
+    medians), and `autograder check` on its full lesson notebook through the warm server (nbgrader is timed
+    on sgd_mnist only: its visible tests are written for that lesson's compact class)."""
+    from autograder.coursedir import CourseDir
+    from autograder.demo.build import build_class
+    bundle = CourseDir(classbuild.REPO).bundle("mnist_basics")
+    course_copy, students = build_class(bundle, work / "mnist_basics-course")
+    course = course_copy.course
+    sample = sorted(p for p in course.submitted().iterdir())
+    for k in range(len(sample), n):      # the sample class repeated, as many times as it takes
+        shutil.copytree(sample[k % len(sample)], course.submitted() / f"{sample[k % len(sample)].name}{k:03d}")
+    runs: dict[int, list[dict]] = {1: [], jobs: []} if jobs != 1 else {1: []}
+    for i in range(rounds):
+        for k in runs:
+            out = work / f"mnist_basics-graded-{k}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = autograder_cmd() + ["grade", "mnist_basics", "--out", str(out), "--jobs", str(k), "--force",
+                                      "--course-root", str(course.root)]
+            say(f"autograder grade mnist_basics --jobs {k} on {n} (round {i + 1} of {rounds}) ...")
+            res = run_watched(cmd, cwd=course.root, log=work / f"mnist_basics-{k}-{i}.log")
+            rows = list(csv.DictReader(open(out / "grades.csv"))) if (out / "grades.csv").is_file() else []
+            secs = [json.loads(p.read_text()).get("seconds", 0.0) for p in out.glob("*/results.json")]
+            res.update(rows=len(rows), graded=sum(r["status"] == "graded" for r in rows),
+                       median_submission_s=round(statistics.median(secs), 3) if secs else None)
+            runs[k].append(res)
+            say(f"  {res['wall_s']:.1f} s, graded {res['graded']} of {res['rows']}")
+    j1, jn = median_run(runs[1]), median_run(runs[jobs])
+    runtime = work / "xdg-runtime-mnist_basics"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime))
+    env.pop("AUTOGRADER_NO_SERVER", None)
+    nb = full_lesson_notebook(classbuild.BenchClass(root=work, nbgrader_course=work, autograder_course=work),
+                              "mnist_basics")
+    cmd = autograder_cmd() + ["check", str(nb), "--course-root", str(classbuild.REPO)]
+    t = time.perf_counter()
+    first_rc = subprocess.run(cmd, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    first = time.perf_counter() - t
+    walls = []
+    for _ in range(check_rounds):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        walls.append(round(time.perf_counter() - t, 3))
+    stop_servers(runtime)
+    return {"n": n, "students": len(students), "jobs1": j1, "jobsN": jn,
+            "s_per_submission": {"jobs1": round(j1["wall_s"] / n, 4), "jobsN": round(jn["wall_s"] / n, 4)},
+            "jobs_speedup": round(j1["wall_s"] / jn["wall_s"], 3),
+            "check_first_s": round(first, 3), "check_first_rc": first_rc, "check_runs_s": walls,
+            "check_median_s": round(statistics.median(walls), 3) if walls else None}
+
+
+# ---------------------------------------------------------------- %autograde in a Jupyter kernel
+def autograde_timings(notebook: Path, cwd: Path, work: Path, rounds: int) -> dict:
+    """`%autograde NOTEBOOK` in a Jupyter kernel of this environment (what a self-learner runs in a
+    notebook), from the execute request to its reply, table shown: the first call (it starts a warm check
+    server of its own) apart; then `rounds` more on the unchanged notebook (the issue's "second %autograde":
+    the kit reuses the result of a notebook unchanged in all that grading reads), interleaved with `rounds`
+    on an edited one (the notebook's metadata touched: graded again by the warm server)."""
+    from jupyter_client.manager import start_new_kernel
+    runtime = work / "xdg-runtime-autograde"  # a private check server, stopped at the end
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime))
+    env.pop("AUTOGRADER_NO_SERVER", None)
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(cwd), startup_timeout=120)
+
+    def run(code: str, *, table: bool = True) -> tuple[float, list[str]]:
+        shown: list[str] = []
+
+        def hook(msg):
+            if msg["msg_type"] == "display_data":
+                shown.append(msg["content"]["data"].get("text/plain", ""))
+        t = time.perf_counter()
+        reply = kc.execute_interactive(code, timeout=600, output_hook=hook)
+        wall = time.perf_counter() - t
+        if reply["content"]["status"] != "ok" or (table and not shown):
+            raise RuntimeError(f"{code} showed no table in the kernel: {reply['content']}")
+        return round(wall, 3), (shown[0].splitlines() if shown else [])
+
+    def edit(i: int) -> None:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        nb["metadata"]["bench_edit"] = i
+        notebook.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+
+    line = f"%autograde {notebook}"
+    try:
+        load_s, _ = run("%load_ext autograder", table=False)
+        first_s, table = run(line)
+        unchanged, edited = [], []
+        for i in range(rounds):
+            unchanged.append(run(line))
+            edit(i)
+            edited.append(run(line))
+            run(line)                                   # the edited notebook's result, for the next round
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        stop_servers(runtime)
+    same = all(t[0] == table[0] and t[2:] == table[2:] for _, t in unchanged + edited)
+    reused = all(t[1].endswith("unchanged since it was last checked, so the same result") for _, t in unchanged)
+    graded = not any(t[1].endswith("so the same result") for _, t in edited)
+    walls_u, walls_e = [w for w, _ in unchanged], [w for w, _ in edited]
+    return {"rounds": rounds, "notebook": str(notebook), "load_ext_s": load_s, "first_s": first_s,
+            "unchanged_s": walls_u, "edited_s": walls_e, "median_unchanged_s": round(statistics.median(walls_u), 3),
+            "median_edited_s": round(statistics.median(walls_e), 3), "table": table[0],
+            "same_table_every_time": same, "unchanged_reused": reused, "edited_graded_again": graded}
 
 
 # ---------------------------------------------------------------- memory over a long class
@@ -286,15 +411,16 @@ def _slope(ys: list[float]) -> float:
 
 def memory_worker(submitted: Path, course_root: Path, count: int, out: Path) -> None:
     """In a fresh process: grade `count` submissions in a row, as one grading worker does, recording RSS."""
-    from autograder.runner import GradeOptions, grade_notebooks, grader_for
+    from autograder.coursedir import CourseDir
+    from autograder.grader import grade_notebooks, grader_for
     notebooks = sorted(submitted.glob(f"*/{ASSIGNMENT}/*.ipynb"))
-    options = GradeOptions(course_root=course_root)
-    grader = grader_for(ASSIGNMENT)
+    bundle = CourseDir(course_root).bundle(ASSIGNMENT)
+    grader = grader_for(bundle)
     zygote = grader.zygote.pid
     worker, judge, zyg, secs, statuses, judges = [], [], [], [], {}, set()
     for i in range(count):
         nb = notebooks[i % len(notebooks)]
-        r = grade_notebooks(notebooks=[nb], student_id=f"m{i:04d}", assignment=ASSIGNMENT, options=options)
+        r = grade_notebooks(notebooks=[nb], student_id=f"m{i:04d}", bundle=bundle, grader=grader)
         statuses[r.status] = statuses.get(r.status, 0) + 1
         secs.append(r.seconds)
         worker.append(rss_of() / 2**20)
@@ -405,6 +531,22 @@ def print_report(r: dict) -> None:
         ratio = c["ratio_to_import_torch"].get(k)
         say(f"  {k:<38} {v:6.2f} s" + (f"   {ratio:.2f}x import torch" if ratio else "")
             + f"   runs {c['runs_s'][k]}")
+    a = r.get("autograde")
+    if a:
+        say(f"%autograde NOTEBOOK in a Jupyter kernel, execute request to reply ({a['rounds']} rounds, medians; "
+            "the full lesson notebook):")
+        say(f"  first (starts the warm check server)      {a['first_s']:6.2f} s")
+        say(f"  again, the notebook unchanged (reused)    {a['median_unchanged_s']:6.3f} s   runs {a['unchanged_s']}")
+        say(f"  again, the notebook edited (graded again) {a['median_edited_s']:6.3f} s   runs {a['edited_s']}")
+    b = r.get("mnist_basics")
+    if b:
+        say(f"the second lesson, mnist_basics, kit only ({b['n']} submissions from its {b['students']}-student sample "
+            f"class, medians of {len(b['jobs1']['walls_s'])} interleaved runs):")
+        say(f"  --jobs 1 {b['jobs1']['wall_s']:.1f} s ({b['s_per_submission']['jobs1']:.3f} s/submission), --jobs "
+            f"{r['jobs']} {b['jobsN']['wall_s']:.1f} s ({b['s_per_submission']['jobsN']:.3f} s/submission); speed-up "
+            f"{b['jobs_speedup']:.2f}x; one submission {b['jobs1']['median_submission_s']} s (median results.json)")
+        say(f"  check of the full lesson notebook: first {b['check_first_s']:.2f} s (starts the warm server), then "
+            f"median {b['check_median_s']} s, runs {b['check_runs_s']}")
     say("")
     say("peak memory per process role, from a separate --jobs 1 run watched every 50 ms (main = the grading "
         "worker; other = its judges, the zygote and its forks): peak RSS (VmHWM; includes pages shared "
@@ -452,6 +594,16 @@ def acceptance(r: dict) -> list[dict]:
         {"what": f"--jobs {r['jobs']} >= 1.7x the throughput of --jobs 1", "value": f"{s['jobs_speedup']:.2f}x",
          "ok": s["jobs_speedup"] >= 1.7},
     ]
+    a = r.get("autograde")
+    if a:
+        lines += [
+            {"what": "a second %autograde on an unchanged notebook < 0.5 s (warm server, median; same table)",
+             "value": f"{a['median_unchanged_s']:.3f} s",
+             "ok": a["median_unchanged_s"] < 0.5 and a["unchanged_reused"] and a["same_table_every_time"]},
+            {"what": "  the same on an edited notebook, graded again by the warm server (beyond the issue)",
+             "value": f"{a['median_edited_s']:.3f} s", "ok": a["median_edited_s"] < 0.5 and a["edited_graded_again"],
+             "info": True},
+        ]
     st = s.get("steady")
     if st:
         lines += [
@@ -498,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="autograder grade runs per --jobs setting, interleaved; the median run is reported "
                         "(default 3; --quick: 1)")
     p.add_argument("--memory-n", type=int, default=None, help="submissions in the memory run (default 200; --quick: 40)")
+    p.add_argument("--basics-n", type=int, default=None,
+                   help="submissions in the second lesson's (mnist_basics) class (default 40; --quick: 10; 0 skips)")
     p.add_argument("--quick", action="store_true", help="a small run (about 2 minutes)")
     p.add_argument("--out", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--keep", action="store_true", help="keep the work folder (class, logs, results)")
@@ -514,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (3 if args.quick else 5)
     grade_rounds = max(1, args.grade_rounds or (1 if args.quick else 3))
     memory_n = args.memory_n if args.memory_n is not None else (40 if args.quick else 200)
+    basics_n = args.basics_n if args.basics_n is not None else (10 if args.quick else 40)
     jobs = max(1, args.jobs)
 
     work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
@@ -581,6 +736,11 @@ def main(argv: list[str] | None = None) -> int:
 
         say(f"check vs import torch, {rounds} rounds ...")
         r["check"] = check_timings(bc, work, rounds)
+        say(f"%autograde in a Jupyter kernel, {rounds} rounds ...")
+        r["autograde"] = autograde_timings(full_lesson_notebook(bc), bc.autograder_course, work, rounds)
+        if basics_n > 0:
+            say(f"the second lesson, mnist_basics: {basics_n} submissions ...")
+            r["mnist_basics"] = second_lesson(work, basics_n, jobs, grade_rounds, rounds)
         if memory_n > 0:
             say(f"memory: {memory_n} submissions graded in one worker ...")
             r["memory_flat"] = memory_run(bc, memory_n, work)

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "sgd_mnist"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 EXERCISES = ("normalize", "binary_loss", "categorical_cross_entropy", "softmax", "log_softmax", "matmul",
@@ -155,10 +156,11 @@ def student_ids(n: int) -> dict[str, str]:
 def build(root: Path, n: int) -> BenchClass:
     """Build the course, release it with nbgrader, write N submissions (see the module's docstring)."""
     from autograder.coursedir import CourseDir
-    from autograder.demo.build import kit_course, solutions
-    from autograder.demo.variants import STUDENTS
+    from autograder.demo import load_students
+    from autograder.demo.build import solutions
 
-    kit = kit_course()
+    kit = CourseDir(REPO)
+    STUDENTS = load_students(kit.bundle(ASSIGNMENT))
     root = Path(root)
     bc = BenchClass(root=root, nbgrader_course=root / "nbgrader_course", autograder_course=root / "autograder_course")
     nbg = CourseDir(bc.nbgrader_course)
@@ -195,4 +197,6 @@ def build(root: Path, n: int) -> BenchClass:
     agc = CourseDir(bc.autograder_course)
     shutil.copytree(src_dir, agc.source(ASSIGNMENT))
     shutil.copytree(nbg.release(ASSIGNMENT), agc.release(ASSIGNMENT))
+    shutil.copytree(kit.solutions(ASSIGNMENT), agc.solutions(ASSIGNMENT),   # the bundle's hidden checks
+                    ignore=shutil.ignore_patterns("__pycache__"))
     return bc

@@ -1,19 +1,22 @@
-"""Helpers for the tests that grade notebooks through the real engine (`autograder.runner.grade_notebooks`)."""
+"""Helpers for the tests that grade notebooks through the real engine (`autograder.grader.grade_notebooks`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.runner import GradeOptions, grade_notebooks
+from autograder.config import GradeOptions
+from autograder.coursedir import CourseDir
+from autograder.grader import grade_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
+COURSE = CourseDir(REPO)
 ASSIGNMENT = "sgd_mnist"
+BUNDLE = COURSE.bundle(ASSIGNMENT)
 
 
-def grade(notebook: Path, student_id: str):
+def grade(notebook: Path, student_id: str, *, bundle=BUNDLE, options: GradeOptions = GradeOptions()):
     """Grade one notebook as `student_id` (the id seeds the checks' inputs)."""
-    result = grade_notebooks(notebooks=[notebook], student_id=student_id, assignment=ASSIGNMENT,
-                             options=GradeOptions(course_root=REPO))
-    assert result.status == "graded", f"{notebook.name} was not graded: {result.status} {result.message}"
+    result = grade_notebooks(notebooks=[notebook], student_id=student_id, bundle=bundle, options=options)
+    assert result.status == "graded", f"{notebook.name} was not graded: {result.status} {result.message} {result.problems}"
     return result
 
 

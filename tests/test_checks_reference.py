@@ -30,21 +30,22 @@ def reference_notebook(tmp_path_factory):
 def test_reference_scores_full_marks(reference_notebook, student):
     result = grade(reference_notebook, student_id=student)
     _assert_full(result)
-    # the points table (autograder/checks/sgd_mnist/_support.py): 10 per exercise, whatever the devices
+    # the points (solutions/sgd_mnist/test_*.py): 10 per exercise, whatever the devices
     assert result.exercise_max == {e: 10.0 for e in EXERCISES}
 
 
 @pytest.mark.parametrize("student", STUDENTS)
 def test_source_solutions_score_full_marks(student):
-    if not SOURCE.is_file():
-        pytest.skip(f"{SOURCE.relative_to(REPO)} does not exist yet")
     _assert_full(grade(SOURCE, student_id=student))
 
 
 def test_release_stubs_score_zero():
-    if not RELEASE.is_file():
-        pytest.skip(f"{RELEASE.relative_to(REPO)} does not exist yet")
+    """Every value check says the stub is not implemented, every earned point waits for the values, and no
+    rule is said to be broken (a stub borrows nothing)."""
     result = grade(RELEASE, student_id="stub")
     assert result.score == 0, {e: s for e, s in result.exercise_scores().items() if s}
-    assert all("not implemented yet" in t.output for t in result.tests), \
-        [t.output for t in result.tests if "not implemented yet" not in t.output]
+    said = {t.name: t.output for t in result.tests if t.status != "passed"}
+    assert all("is not implemented yet (it still raises NotImplementedError)" in o
+               or o == "not counted yet: this point is earned once the exercise's values are right (see above)"
+               for o in said.values()), said
+    assert {t.name for t in result.tests if t.status == "passed"} == {"rule: your own code"}

@@ -1,14 +1,19 @@
 """The command line: help for every command, exit code 2 and one clear line (no traceback) on bad usage."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from autograder.cli import build_parser, main
 
-COMMANDS = [["release"], ["validate"], ["grade"], ["check"], ["demo"], ["export"], ["export", "gradescope"]]
+REPO = Path(__file__).resolve().parents[1]
+
+COMMANDS = [["release"], ["validate"], ["grade"], ["check"], ["demo"], ["quickstart"], ["export"],
+            ["export", "gradescope"]]
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -21,7 +26,7 @@ def test_top_level_help_lists_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for cmd in ("release", "validate", "grade", "check", "demo", "export"):
+    for cmd in ("release", "validate", "grade", "check", "demo", "quickstart", "export"):
         assert f"    {cmd}" in text
     assert "Exit codes" in text
 
@@ -57,6 +62,9 @@ def test_help_is_instant_and_imports_nothing_heavy():
     (["release", "no_such_assignment"], "unknown assignment"),
     (["validate", "no_such_assignment"], "unknown assignment"),
     (["export", "gradescope", "sgd_mnist"], "--out"),
+    (["check", "--assignment", "no_such", "release/sgd_mnist/sgd_mnist.ipynb"], "unknown assignment 'no_such'"),
+    (["check", "--exercise", "no_such", "release/sgd_mnist/sgd_mnist.ipynb"], "no exercise no_such in sgd_mnist"),
+    (["quickstart"], "required"),
     (["export", "gradescope", "no_such", "--out", "x.zip"], "unknown assignment"),
     (["export", "gradescope", "--out", "x.zip", "--visibility", "always"], "invalid choice"),
 ])
@@ -89,3 +97,39 @@ def test_parser_maps_options_onto_keyword_arguments():
     assert args["func"].__name__ == "cmd_grade"
     assert {k: args[k] for k in ("assignment", "jobs", "force")} == {"assignment": "sgd_mnist", "jobs": 3,
                                                                      "force": True}
+
+
+def test_check_infers_the_assignment_and_says_so(tmp_path):
+    """No --assignment: the release notebook's metadata names it; the same result from any folder."""
+    nb = tmp_path / "mine.ipynb"
+    nb.write_bytes((REPO / "release" / "sgd_mnist" / "sgd_mnist.ipynb").read_bytes())
+    env = dict(os.environ, AUTOGRADER_NO_SERVER="1")
+    runs = [subprocess.run([sys.executable, "-m", "autograder.cli", "check", str(nb), "--course-root", str(REPO),
+                            "--exercise", "softmax"], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+            for cwd in (REPO, tmp_path)]
+    for run in runs:
+        assert run.returncode == 1, run.stderr[-2000:]
+        assert "checking against assignment 'sgd_mnist' (from mine.ipynb's metadata)" in run.stderr
+        assert "sgd_mnist: 0 / 10 points" in run.stdout
+    assert runs[0].stdout == runs[1].stdout
+
+
+def test_check_without_a_course_says_how_to_name_one(tmp_path):
+    nb = tmp_path / "mine.ipynb"
+    nb.write_bytes((REPO / "release" / "sgd_mnist" / "sgd_mnist.ipynb").read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "AUTOGRADER_COURSE"}
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "check", str(nb)], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path, env=env)
+    assert run.returncode == 2 and "no course directory found" in run.stderr and "--course-root" in run.stderr
+
+
+def test_quickstart_refuses_a_non_empty_folder_and_never_overwrites(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quickstart", str(tmp_path)])
+    assert exit_info.value.code == 2 and "not empty" in capsys.readouterr().err
+    (tmp_path / "nbgrader_config.py").write_text("# mine\n")
+    with pytest.raises(SystemExit):
+        main(["quickstart", str(tmp_path), "--force"])
+    assert "would overwrite nbgrader_config.py" in capsys.readouterr().err
+    assert (tmp_path / "nbgrader_config.py").read_text() == "# mine\n" and not (tmp_path / "source").exists()

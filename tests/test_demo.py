@@ -7,11 +7,13 @@ import json
 
 import pytest
 
-from autograder.coursedir import PACKAGE_DIR, CourseDir
-from autograder.demo.build import DEMO_ASSIGNMENT, build_class, run_demo, solutions
-from autograder.demo.variants import STUDENTS
+from autograder.coursedir import CourseDir
+from autograder.demo import build_class, load_students, run_demo
+from autograder.demo.build import solutions
+from tests._grading import BUNDLE
 
-KIT = CourseDir(PACKAGE_DIR.parent)
+DEMO_ASSIGNMENT = BUNDLE.name
+STUDENTS = load_students(BUNDLE)
 
 
 def test_sample_class_is_varied_enough():
@@ -24,15 +26,15 @@ def test_sample_class_is_varied_enough():
 
 
 def test_every_variant_replaces_an_exercise_of_the_notebooks():
-    answers = solutions(KIT.source(DEMO_ASSIGNMENT))
+    answers = solutions(BUNDLE.source)
     for s in STUDENTS:
         assert set(s.cells) <= set(answers), s.id
 
 
 def test_build_class_in_nbgrader_layout(tmp_path):
-    build_class(tmp_path, kit=KIT)
+    build_class(BUNDLE, tmp_path)
     course = CourseDir(tmp_path)
-    names = sorted(p.name for p in KIT.release(DEMO_ASSIGNMENT).glob("*.ipynb"))
+    names = sorted(p.name for p in BUNDLE.release.glob("*.ipynb"))
     for s in STUDENTS:
         folder = course.submitted() / s.id / DEMO_ASSIGNMENT
         assert sorted(p.name for p in folder.glob("*.ipynb")) == names
@@ -45,19 +47,20 @@ def test_build_class_in_nbgrader_layout(tmp_path):
             code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
             assert "### BEGIN SOLUTION" not in code
             if s.stubs:
-                assert path.read_text() == (KIT.release(DEMO_ASSIGNMENT) / path.name).read_text() \
+                assert path.read_text() == (BUNDLE.release / path.name).read_text() \
                     or "NotImplementedError" in code
             for variant in s.cells.values():
                 assert variant in code
     assert course.release(DEMO_ASSIGNMENT).is_dir() and course.source(DEMO_ASSIGNMENT).is_dir()
+    assert (course.solutions(DEMO_ASSIGNMENT) / "reference.py").is_file()   # a whole bundle, graded there
 
 
 @pytest.mark.slow
 def test_demo_grades_the_class_as_expected(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert run_demo(out=out, jobs=2) == 0, capsys.readouterr().out[-3000:]
+    assert run_demo(bundles=[BUNDLE], out=out, jobs=2) == 0, capsys.readouterr().out[-3000:]
     printed = capsys.readouterr().out
-    course = CourseDir(out)
+    course = CourseDir(out / DEMO_ASSIGNMENT)
     grades = next(course.default_out().rglob("grades.csv"), None) or next(out.rglob("grades.csv"))
     rows = {r["student_id"]: r for r in csv.DictReader(grades.open())}
     assert set(rows) == {s.id for s in STUDENTS}
@@ -73,3 +76,4 @@ def test_demo_grades_the_class_as_expected(tmp_path, capsys):
     # the demo folder is ours: the next run starts it afresh
     from autograder.demo.build import _prepare
     assert _prepare(out) == out.resolve() and not list(out.iterdir())
+    assert not BUNDLE.course.gradebook().exists()   # the kit's own course is never written to

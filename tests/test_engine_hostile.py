@@ -7,10 +7,12 @@ import pytest
 from dataclasses import replace
 
 from autograder.notebook import read_cells
-from autograder.runner import GradeOptions, grade_notebooks
+from autograder.config import GradeOptions
+from autograder.grader import grade_notebooks
+from tests._grading import BUNDLE
 from tests.nbtools import REPO, full, variant
 
-FAST = GradeOptions(course_root=REPO, cell_timeout=3.0,
+FAST = GradeOptions(cell_timeout=3.0,
                     exercises=("softmax", "log_softmax", "binary_loss", "matmul"))
 
 
@@ -20,7 +22,7 @@ FULL = replace(FAST, select_cells=False)
 
 
 def grade(path, sid="hostile", options=FAST):
-    return grade_notebooks(notebooks=[path], student_id=sid, assignment="sgd_mnist", options=options)
+    return grade_notebooks(notebooks=[path], student_id=sid, bundle=BUNDLE, options=options)
 
 
 WRONG_SOFTMAX = "def softmax(x):\n    return x.exp()\n"
@@ -81,7 +83,7 @@ def test_endless_function_ignoring_signals_loses_only_its_exercise(tmp_path):
                 "            pass\n")
     opts = replace(FAST, exercises=("softmax", "log_softmax"))
     r = grade_notebooks(notebooks=[variant(tmp_path / "nb.ipynb", replace={"softmax": stubborn})],
-                        student_id="stubborn", assignment="sgd_mnist", options=opts)
+                        student_id="stubborn", bundle=BUNDLE, options=opts)
     assert r.status == "graded"
     assert r.exercise_scores()["softmax"] == 0
     assert full(r, "log_softmax"), r.exercise_scores()

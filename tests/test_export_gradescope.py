@@ -15,17 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder.coursedir import PACKAGE_DIR
+from autograder.coursedir import CourseDir, CourseError
 from autograder.export.gradescope import export_gradescope, gradescope_results
 from autograder.results import CheckResult, SubmissionResult
-
-KIT_ROOT = PACKAGE_DIR.parent
+from tests._grading import BUNDLE, COURSE
 
 
 @pytest.fixture(scope="module")
 def zip_path(tmp_path_factory) -> Path:
-    return export_gradescope(assignment="sgd_mnist", out=tmp_path_factory.mktemp("zip") / "autograder.zip",
-                             course_root=KIT_ROOT)
+    return export_gradescope(bundle=BUNDLE, out=tmp_path_factory.mktemp("zip") / "autograder.zip")
 
 
 def unpack(zip_path: Path, root: Path) -> Path:
@@ -73,34 +71,44 @@ def test_zip_layout_and_versions(zip_path):
     assert config["assignment"] == "sgd_mnist" and config["visibility"] == "after_published"
     assert f"torch=={config['torch']}" in setup and "download.pytorch.org/whl/cpu" in setup
     assert "kit/pyproject.toml" in names and "kit/autograder/export/gradescope_run.py" in names
-    assert any(n.startswith("kit/autograder/checks/sgd_mnist/") for n in names)
-    assert any(n.startswith("kit/solutions/") for n in names)
+    # the engine holds no assignment: the bundle's hidden material is only under course/solutions/sgd_mnist/
+    assert not [n for n in names if n.startswith("kit/") and ("solutions" in n.split("/") or "test_" in n)]
+    assert "course/solutions/sgd_mnist/test_softmax.py" in names and "course/solutions/sgd_mnist/reference.py" in names
+    assert "course/release/sgd_mnist/mnist_data.py" in names
+    assert not [n for n in names if n.startswith("course/") and n.split("/")[1] not in ("release", "solutions")]
+    assert not [n for n in names if n.startswith("course/") and n.split("/")[2] != "sgd_mnist"]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert not [n for n in names if n.startswith("course/") and ("checks" in n or "source" in n)]
+    # one installed copy of the engine: run_autograder runs what setup.sh installed, never the zip's kit/
+    run = zipfile.ZipFile(zip_path).read("run_autograder").decode()
+    assert "PYTHONPATH" not in run and "pip install" in setup and "./kit" in setup
 
 
 def test_zip_is_reproducible(zip_path, tmp_path):
-    again = export_gradescope(assignment="sgd_mnist", out=tmp_path / "again.zip", course_root=KIT_ROOT)
+    again = export_gradescope(bundle=BUNDLE, out=tmp_path / "again.zip")
     assert again.read_bytes() == zip_path.read_bytes()
 
 
 def test_unknown_visibility_or_assignment_is_refused(tmp_path):
     with pytest.raises(ValueError):
-        export_gradescope(assignment="sgd_mnist", out=tmp_path / "x.zip", course_root=KIT_ROOT, visibility="now")
-    with pytest.raises(FileNotFoundError):
-        export_gradescope(assignment="no_such", out=tmp_path / "x.zip", course_root=KIT_ROOT)
+        export_gradescope(bundle=BUNDLE, out=tmp_path / "x.zip", visibility="now")
+    with pytest.raises(CourseError):
+        export_gradescope(bundle=COURSE.bundle("no_such"), out=tmp_path / "x.zip")
     assert not list(tmp_path.iterdir())
 
 
 def test_gradescope_results_from_a_result():
     result = SubmissionResult(
         student_id="s1", assignment="sgd_mnist", exercise_max={"softmax": 2.0, "matmul": 1.0},
-        tests=[CheckResult("test_rows[cpu]", "softmax", 1.0, 1.0, "passed"),
-               CheckResult("test_stable[cpu]", "softmax", 0.0, 1.0, "error", "`softmax` raised ValueError: x")])
+        tests=[CheckResult("values [cpu]", "softmax", 1.0, 1.0, "passed"),
+               CheckResult("large logits [cpu]", "softmax", 0.0, 1.0, "error", "`softmax` raised ValueError: x")],
+        problems=["test_softmax.py::test_large_logits[cpu]: Traceback ... def test_large_logits(jail, gen, device)"])
     data = gradescope_results(result, visibility="after_published")
     check_gradescope_shape(data)
     assert data["score"] == 1.0 and [t["status"] for t in data["tests"]] == ["passed", "failed", "failed"]
-    assert data["tests"][2]["name"].startswith("matmul") and data["tests"][2]["max_score"] == 1.0
+    assert [t["name"] for t in data["tests"]] == ["softmax: values [cpu]", "softmax: large logits [cpu]",
+                                                  "matmul: not graded"]
+    assert data["tests"][2]["max_score"] == 1.0
+    assert "def test_" not in json.dumps(data)       # a broken check's traceback is the instructor's only
     assert sum(t["max_score"] for t in data["tests"]) == result.max_score
     assert data["extra_data"]["schema"] == "autograder-results"
 
@@ -116,20 +124,18 @@ def test_run_autograder_without_a_notebook_still_writes_results(zip_path, tmp_pa
 # ------------------------------------------------------------- these need the grading engine
 def _demo_notebook(student_id: str) -> str:
     import json as _json
-    from autograder.coursedir import CourseDir
+    from autograder.demo import load_students
     from autograder.demo.build import solutions, student_notebooks
-    from autograder.demo.variants import STUDENTS
 
-    kit = CourseDir(KIT_ROOT)
-    release = {p.name: _json.loads(p.read_text()) for p in sorted(kit.release("sgd_mnist").glob("*.ipynb"))}
-    student = next(s for s in STUDENTS if s.id == student_id)
-    return student_notebooks(student, release, solutions(kit.source("sgd_mnist")))
+    release = {p.name: _json.loads(p.read_text()) for p in BUNDLE.notebooks(BUNDLE.release)}
+    student = next(s for s in load_students(BUNDLE) if s.id == student_id)
+    return student_notebooks(student, release, solutions(BUNDLE.source))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("student_id", ["ada", "ben", "ivy"])  # correct, a misconception, hostile
 def test_run_autograder_matches_grade(zip_path, tmp_path, student_id):
-    from autograder.runner import GradeOptions, grade_notebooks
+    from autograder.grader import grade_notebooks
 
     root = unpack(zip_path, tmp_path / "autograder")
     for name, text in _demo_notebook(student_id).items():
@@ -137,7 +143,7 @@ def test_run_autograder_matches_grade(zip_path, tmp_path, student_id):
     data = run_autograder(root)
     check_gradescope_shape(data)
     expected = grade_notebooks(notebooks=sorted((root / "submission").glob("*.ipynb")), student_id="submission",
-                               assignment="sgd_mnist", options=GradeOptions(course_root=KIT_ROOT))
+                               bundle=BUNDLE)
     got = {t["name"]: (t["score"], t["output"]) for t in data["tests"]}
     want = {f"{t.exercise}: {t.name}": (t.score, t.output) for t in expected.tests}
     assert data["score"] == pytest.approx(expected.score, abs=1e-6), \
@@ -150,3 +156,35 @@ def test_run_autograder_matches_grade(zip_path, tmp_path, student_id):
         assert data["score"] < expected.max_score
     hints = json.dumps([t["output"] for t in data["tests"]])
     assert "def test_" not in hints and "solutions" not in hints  # no check code reaches the student
+    assert "softmax: values [cpu]" in got and not [n for n in got if n.count("softmax:") > 1]
+
+
+HUNT = """import os, sys
+
+def softmax(x):
+    # a student hunting for the hidden material wherever the zip's layout and Python's path could hold a copy:
+    # a bundle's checks (a folder with reference.py and test_softmax.py), a solutions/ folder, the zip's config
+    found = []
+    for root in ["/autograder", "/", os.getcwd(), *sys.path]:
+        for folder, dirs, files in os.walk(root or "."):
+            if root == "/" and folder.startswith(("/proc", "/sys", "/dev", "/usr", "/lib", "/etc", "/bin", "/sbin")):
+                dirs[:] = []                     # the system (Python's installations are walked from sys.path)
+                continue
+            if {"reference.py", "test_softmax.py"} <= set(files) or "gradescope.json" in files \\
+                    or os.path.basename(folder) == "solutions":
+                found.append(folder)
+    raise RuntimeError("FOUND " + repr(sorted(set(found))[:20]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the jail's private filesystem needs Linux namespaces (root)")
+def test_no_copy_of_the_hidden_material_is_visible_from_a_jail(zip_path, tmp_path):
+    """Laid out as Gradescope does (the zip in /autograder/source, the engine installed once), a submission's
+    jail finds neither the course's solutions/ nor any other copy of the checks, references or config."""
+    from tests.nbtools import variant
+    root = unpack(zip_path, tmp_path / "autograder")
+    variant(root / "submission" / "sgd_mnist.ipynb", replace={"softmax": HUNT})
+    data = run_autograder(root)
+    hunted = [t["output"] for t in data["tests"] if t["name"].startswith("softmax: values")]
+    assert hunted and "FOUND []" in hunted[0], hunted

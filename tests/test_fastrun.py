@@ -5,10 +5,12 @@ from dataclasses import replace
 
 import pytest
 
-from autograder.runner import GradeOptions, grade_notebooks
+from autograder.config import GradeOptions
+from autograder.grader import grade_notebooks
+from tests._grading import BUNDLE
 from tests.nbtools import RELEASE_NB, REPO, SOURCE_NB, variant
 
-OPTS = GradeOptions(course_root=REPO)
+OPTS = GradeOptions()
 
 
 @pytest.mark.parametrize("make", [
@@ -20,8 +22,8 @@ OPTS = GradeOptions(course_root=REPO)
 ], ids=["solutions", "stubs", "misconceptions"])
 def test_fast_and_pytest_paths_agree(tmp_path, make):
     nb = make(tmp_path)
-    fast = grade_notebooks(notebooks=[nb], student_id="same", assignment="sgd_mnist", options=OPTS)
-    slow = grade_notebooks(notebooks=[nb], student_id="same", assignment="sgd_mnist",
+    fast = grade_notebooks(notebooks=[nb], student_id="same", bundle=BUNDLE, options=OPTS)
+    slow = grade_notebooks(notebooks=[nb], student_id="same", bundle=BUNDLE,
                            options=replace(OPTS, fast_checks=False))
     assert fast.status == slow.status == "graded"
     assert [vars(t) for t in fast.tests] == [vars(t) for t in slow.tests]

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from autograder.config import GradeOptions
 from autograder.grade import grade_class
-from autograder.runner import GradeOptions
+from tests._grading import BUNDLE
 from tests.nbtools import REPO, RELEASE_NB, SOURCE_NB, variant
 
 EXERCISES = ("softmax", "log_softmax", "binary_loss")
-OPTS = GradeOptions(course_root=REPO, exercises=EXERCISES, cell_timeout=5.0)
+OPTS = GradeOptions(exercises=EXERCISES, cell_timeout=5.0)
 NASTY_ID = "$(touch pwned) O'Brien; rm -rf ~"
 
 
@@ -44,8 +45,7 @@ def make_class(root: Path) -> Path:
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     subs = make_class(root)
-    results = grade_class(assignment="sgd_mnist", submissions=subs, out=root / "out", jobs=2,
-                          course_root=root, options=OPTS)
+    results = grade_class(bundle=BUNDLE, submissions=subs, out=root / "out", jobs=2, options=OPTS).results
     return root, subs, results
 
 
@@ -76,8 +76,7 @@ def test_broken_neighbours_change_nothing(graded, tmp_path):
     alone = tmp_path / "alone"
     for sid in ("alice", "bob"):
         shutil.copytree(subs / sid, alone / sid)
-    again = grade_class(assignment="sgd_mnist", submissions=alone, out=tmp_path / "out", jobs=1,
-                        course_root=tmp_path, options=OPTS)
+    again = grade_class(bundle=BUNDLE, submissions=alone, out=tmp_path / "out", jobs=1, options=OPTS).results
     before = {r.student_id: r for r in results}
     for r in again:
         assert [vars(t) for t in r.tests] == [vars(t) for t in before[r.student_id].tests]
@@ -85,8 +84,7 @@ def test_broken_neighbours_change_nothing(graded, tmp_path):
 
 def test_grading_twice_gives_identical_grades(graded, tmp_path):
     root, subs, _ = graded
-    grade_class(assignment="sgd_mnist", submissions=subs, out=tmp_path / "second", jobs=1, force=True,
-                course_root=tmp_path, options=OPTS)
+    grade_class(bundle=BUNDLE, submissions=subs, out=tmp_path / "second", jobs=1, force=True, options=OPTS).results
     assert (tmp_path / "second" / "grades.csv").read_bytes() == (root / "out" / "grades.csv").read_bytes()
 
 
@@ -97,11 +95,39 @@ def test_rerun_reuses_unchanged_results_and_regrades_changed(graded, tmp_path):
     shutil.copytree(subs, tmp_path / "subs")
     variant(tmp_path / "subs" / "carol" / "sgd_mnist" / "sgd_mnist.ipynb")      # carol resubmits the solution
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/results.json")}
-    results = grade_class(assignment="sgd_mnist", submissions=tmp_path / "subs", out=out, jobs=1,
-                          course_root=tmp_path, options=OPTS)
+    results = grade_class(bundle=BUNDLE, submissions=tmp_path / "subs", out=out, jobs=1, options=OPTS).results
     changed = [p.parent.name for p, t in before.items() if p.stat().st_mtime_ns != t]
     assert changed == ["carol"]
     assert {r.student_id: r for r in results}["carol"].score == 30
+
+
+def test_editing_a_check_regrades_without_force(tmp_path):
+    """A result is reused only under the bundle's key: editing a hidden check (or a reference) of a copy of the
+    bundle makes the next run grade every submission again, with no --force."""
+    from autograder.coursedir import CourseDir
+    course = CourseDir(tmp_path / "course")
+    bundle = course.bundle("sgd_mnist")
+    for folder in (BUNDLE.source, BUNDLE.release, BUNDLE.solutions):
+        shutil.copytree(folder, course.root / folder.relative_to(REPO), ignore=shutil.ignore_patterns("__pycache__"))
+    subs = tmp_path / "subs"
+    for sid in ("ann", "ben"):
+        (subs / sid).mkdir(parents=True)
+        shutil.copy(SOURCE_NB, subs / sid / "sgd_mnist.ipynb")
+    opts = GradeOptions(exercises=("softmax",))
+    first = grade_class(bundle=bundle, submissions=subs, out=tmp_path / "out", jobs=1, options=opts).results
+    assert [r.score for r in first] == [10.0, 10.0]
+    check = bundle.solutions / "test_softmax.py"
+    check.write_text(check.read_text().replace('"values": 4, "gradient": 2', '"values": 5, "gradient": 1'))
+    again = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "sgd_mnist", "--submissions",
+                            str(subs), "--out", str(tmp_path / "out"), "--jobs", "1", "--course-root",
+                            str(course.root)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "reusing" not in again.stderr
+    assert again.stderr.count("'ann': graded") == 1 and again.stderr.count("'ben': graded") == 1
+    values = json.loads((tmp_path / "out" / "ann" / "results.json").read_text())["tests"]
+    assert [t["max_score"] for t in values if t["name"] == "values [cpu]" and t["exercise"] == "softmax"] == [5.0]
+    # a run with --out writes nothing else of the course: no gradebook, no feedback/
+    assert not course.gradebook().exists() and not (course.root / "feedback").exists()
 
 
 def test_killed_run_resumes_without_losing_anything(tmp_path):

@@ -15,7 +15,8 @@ import pytest
 from autograder.jail.spawn import JailSpec, Zygote
 from autograder.judge.client import JailClient
 from autograder.judge.feedback import StudentError
-from autograder.runner import hidden_paths
+from autograder.grader import hidden_paths
+from tests._grading import BUNDLE
 from tests.nbtools import REPO
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root here")
@@ -61,7 +62,8 @@ def probe_ids():
     return [os.getuid(), os.geteuid(), os.getpid()]
 
 def probe_modules():
-    return sorted(m for m in sys.modules if m.startswith(("solutions", "autograder.checks", "autograder.judge")))
+    return sorted(m for m in sys.modules if m.startswith(("solutions", "sgd_mnist", "autograder.checking",
+                                                          "autograder.judge", "autograder.grader")))
 
 def probe_spawn(n):
     started = 0
@@ -96,7 +98,7 @@ def zygote():
 @pytest.fixture
 def jail(zygote):
     session = zygote.session()
-    client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+    client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(BUNDLE), cell_timeout=20))
     client.start()
     assert client.cells[0]["status"] == "ok", client.cells
     yield client
@@ -112,8 +114,8 @@ def test_isolation_is_real(jail):
 
 
 def test_cannot_read_course_checks_or_solutions(jail):
-    secret_files = [str(REPO / "source/sgd_mnist/sgd_mnist.ipynb"), str(REPO / "solutions/__init__.py"),
-                    str(REPO / "autograder/checks/sgd_mnist/test_softmax.py"), "/etc/shadow",
+    secret_files = [str(REPO / "source/sgd_mnist/sgd_mnist.ipynb"), str(REPO / "solutions/sgd_mnist/reference.py"),
+                    str(REPO / "solutions/sgd_mnist/test_softmax.py"), "/etc/shadow",
                     f"/proc/{os.getppid()}/environ"]
     seen = jail.call("probe_files", secret_files).value
     assert all(v.startswith("refused") for v in seen.values()), seen
@@ -162,7 +164,7 @@ def test_cannot_see_grader_environment(jail):
 
 def test_process_spray_is_capped_and_leaves_nothing(zygote):
     session = zygote.session()
-    client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+    client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(BUNDLE), cell_timeout=20))
     started = client.call("probe_spawn", 200, timeout=30).value
     uid = client.call("probe_ids").value[0]
     assert started < 200                               # RLIMIT_NPROC stops the spray
@@ -200,7 +202,7 @@ def test_malicious_reduce_and_tensor_subclass_change_nothing(zygote):
                  "def give_liar(x):\n"
                  "    return torch.zeros_like(x).as_subclass(Liar)\n")]
     session = zygote.session()
-    client = JailClient(session, JailSpec(cells=cells, hidden=hidden_paths(REPO), cell_timeout=20))
+    client = JailClient(session, JailSpec(cells=cells, hidden=hidden_paths(BUNDLE), cell_timeout=20))
     import torch
     with pytest.raises(StudentError) as err:
         client.call("give_evil", torch.ones(2))
@@ -212,13 +214,12 @@ def test_malicious_reduce_and_tensor_subclass_change_nothing(zygote):
     session.close()
 
 
-def test_fallback_without_namespaces_still_grades_and_says_so(monkeypatch):
+def test_fallback_without_namespaces_still_grades_and_says_so():
     """Where namespaces are unavailable (a laptop), the jail degrades to rlimits + timeouts and says so."""
-    monkeypatch.setenv("AUTOGRADER_ISOLATION", "rlimits")
-    z = Zygote()                      # a fresh zygote reads the setting
+    z = Zygote()
     try:
-        session = z.session()
-        client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+        session = z.session(isolation="rlimits")      # what AUTOGRADER_ISOLATION=rlimits asks for
+        client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(BUNDLE), cell_timeout=20))
         assert client.call("probe_ids").value[0] >= 200_000       # still not root
         assert client.isolation.startswith("rlimits-only")
         assert "AUTOGRADER_TEST_SECRET" not in client.call("probe_env").value
@@ -235,17 +236,15 @@ def _children_of(pid: int) -> list[str]:
 
 
 @pytest.mark.parametrize("isolation", ["namespaces", "rlimits"])
-def test_session_reaps_its_jails_and_their_scratch(monkeypatch, isolation):
+def test_session_reaps_its_jails_and_their_scratch(isolation):
     """Each jail is one fork of the session server (no middle process): the server reaps the jails its judge
     killed, removes the fallback's scratch folders, and leaves nothing behind when its judge hangs up."""
-    if isolation == "rlimits":
-        monkeypatch.setenv("AUTOGRADER_ISOLATION", "rlimits")
     z = Zygote()
     try:
-        session = z.session()
+        session = z.session(isolation=isolation)
         scratches, spray_uids = [], []
         for _ in range(4):
-            client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(REPO), cell_timeout=20))
+            client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(BUNDLE), cell_timeout=20))
             assert client.call("probe_spawn", 3, timeout=30).value == 3     # detached sleeps, own sessions
             scratches.append(client.call("probe_cwd").value)
             spray_uids.append(client.call("probe_ids").value[0])
@@ -271,23 +270,21 @@ def test_session_reaps_its_jails_and_their_scratch(monkeypatch, isolation):
         z.close()
 
 
-def test_warm_forked_zygote_holds_no_secrets_either():
-    """The CLI's path: the zygote forked from a grader before it imports the checks (a fresh process here,
-    as the CLI is). Its jails see none of the judge's modules, and forking is refused once they are loaded."""
+def test_the_graders_zygote_holds_no_secrets_either():
+    """The CLI's path: the zygote is a fresh interpreter started before the grader imports the checks. Its
+    jails see none of the judge's modules, nor the checks' package."""
     script = (
         "import sys\n"
-        "from autograder.runner import grader_for\n"
-        "from autograder.jail.spawn import JailSpec, Zygote\n"
+        "from pathlib import Path\n"
+        "from autograder.coursedir import CourseDir\n"
+        "from autograder.grader import grader_for\n"
+        "from autograder.jail.spawn import JailSpec\n"
         "from autograder.judge.client import JailClient\n"
-        f"g = grader_for('sgd_mnist')\n"
+        "g = grader_for(CourseDir(Path('.').resolve()).bundle('sgd_mnist'))\n"
+        "assert 'sgd_mnist.test_softmax' in sys.modules   # the grader holds them ...\n"
         "s = g.zygote.session()\n"
         f"c = JailClient(s, JailSpec(cells=[(0, {PROBE!r})], hidden=[], cell_timeout=20))\n"
         "print('MODULES', c.call('probe_modules').value, c.isolation)\n"
-        "c.close(); s.close()\n"
-        "try:\n"
-        "    Zygote(fork=True)\n"
-        "except RuntimeError:\n"
-        "    print('REFUSED')\n")
+        "c.close(); s.close()\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert "MODULES [] namespaces" in out.stdout, out.stdout + out.stderr[-2000:]
-    assert "REFUSED" in out.stdout

@@ -8,19 +8,21 @@ import time
 from dataclasses import replace
 
 from autograder.jail import walls
-from autograder.runner import GradeOptions, grade_notebooks, grader_for
+from autograder.config import GradeOptions
+from autograder.grader import grade_notebooks, grader_for
+from tests._grading import BUNDLE
 from tests.nbtools import REPO, full, variant
 
-OPTS = GradeOptions(course_root=REPO, cell_timeout=3.0, exercises=("softmax", "matmul"))
+OPTS = GradeOptions(cell_timeout=3.0, exercises=("softmax", "matmul"))
 SLEEPY_SOFTMAX = "import time\ndef softmax(x):\n    time.sleep(30)\n    return x\n"
 
 
 def grade(path, sid, options=OPTS):
-    return grade_notebooks(notebooks=[path], student_id=sid, assignment="sgd_mnist", options=options)
+    return grade_notebooks(notebooks=[path], student_id=sid, bundle=BUNDLE, options=options)
 
 
 def judge_of():
-    return grader_for("sgd_mnist")._judge
+    return grader_for(BUNDLE)._judge
 
 
 def assert_full_marks(r):
@@ -37,8 +39,8 @@ def alive(pid: int) -> bool:
 
 
 def jail_uids_alive(judge_pid: int) -> list[int]:
-    """Processes running as one of the uids that judge's jails get (see ZygoteSession.spawn)."""
-    first = walls.JAIL_UID_BASE + (judge_pid * 64) % 100_000
+    """Processes running as one of the uids that judge's jails get (see walls.jail_uid)."""
+    uids = walls.jail_uids(judge_pid)
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -46,7 +48,7 @@ def jail_uids_alive(judge_pid: int) -> list[int]:
                 uid = os.stat(f"/proc/{entry}").st_uid
             except OSError:
                 continue
-            if first <= uid < first + 64 and alive(int(entry)):
+            if uid in uids and alive(int(entry)):
                 found.append(int(entry))
     return found
 
@@ -96,7 +98,7 @@ def test_the_timed_out_judges_jails_are_killed(tmp_path):
 
 def test_the_judge_holds_none_of_its_parents_other_files(tmp_path):
     """E.g. the gradebook writer's stdin: a judge holding it open would keep the writer from seeing EOF."""
-    grader_for("sgd_mnist")
+    grader_for(BUNDLE)
     if judge_of() is not None:
         judge_of().stop()
     r, w = os.pipe()
@@ -118,15 +120,16 @@ from pathlib import Path
 sys.path.insert(0, "tests")
 from catalogue import RIGHT, WRONG, batches, notebook, write
 from autograder.notebook import read_submission
-from autograder.runner import GradeOptions, grader_for
-grader = grader_for("sgd_mnist")
+from autograder.config import GradeOptions
+from autograder.coursedir import CourseDir
+from autograder.grader import grader_for
+grader = grader_for(CourseDir(Path(".").resolve()).bundle("sgd_mnist"))
 session = grader.zygote.session()
 tmp = Path(tempfile.mkdtemp())
 graded = 0
 for i, batch in enumerate([[]] + batches(WRONG) + batches(RIGHT)):
     path = write(notebook({e.exercise: e.code for e in batch}), tmp / f"n{i}.ipynb")
-    out = grader._judge_one(session, read_submission([path]), student_id=f"s{i}",
-                            options=GradeOptions(course_root=Path(".").resolve()))
+    out = grader._judge_one(session, read_submission([path]), f"s{i}", GradeOptions())
     session.kill_spawned()
     graded += len(out["tests"]) > 40 and not out["problems"]
 print("GRADED", graded, i + 1)

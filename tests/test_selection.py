@@ -1,4 +1,4 @@
-"""Cell selection (autograder/selection.py), alone: which code the jail runs when grading. It keeps what the
+"""Cell selection (`needed_cells` in autograder/judge/source.py), alone: which code the jail runs when grading. It keeps what the
 exercises need (imports, definitions, constants, and whole any cell defining a global they read), blanks the
 rest line by line (tracebacks keep their line numbers), and grading with it gives the same results as running
 every cell."""
@@ -10,10 +10,11 @@ from dataclasses import replace
 import nbformat
 import pytest
 
-from _grading import ASSIGNMENT, REPO
+from _grading import ASSIGNMENT, BUNDLE, REPO
 from autograder.judge.source import StudentSource
-from autograder.runner import GradeOptions, grade_notebooks
-from autograder.selection import select_cells
+from autograder.config import GradeOptions
+from autograder.grader import grade_notebooks
+from autograder.judge.source import needed_cells as select_cells
 from catalogue import notebook, write
 
 CONTRACT = ("binary_loss", "categorical_cross_entropy", "softmax", "log_softmax", "matmul", "LogReg", "fit",
@@ -82,8 +83,8 @@ def test_grading_with_selection_equals_running_every_cell(tmp_path):
         "losses = fit(model, [(xs, ys)] * 5, torch.nn.functional.nll_loss, opt)\n"
         "import matplotlib.pyplot as plt\nplt.plot(losses)\n"))
     path = write(nb, tmp_path / "explored.ipynb")
-    opts = GradeOptions(course_root=REPO)
-    results = [grade_notebooks(notebooks=[path], student_id="selection", assignment=ASSIGNMENT,
+    opts = GradeOptions()
+    results = [grade_notebooks(notebooks=[path], student_id="selection", bundle=BUNDLE,
                                options=replace(opts, select_cells=select)) for select in (True, False)]
     assert all(r.status == "graded" for r in results), [r.message for r in results]
     on, off = ([(t.name, t.score, t.output) for t in r.tests] for r in results)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-import solutions
+from solutions.sgd_mnist import reference as solutions
 from autograder.coursedir import CourseDir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def test_sgd_step(nb, lr, seed):
             torch.testing.assert_close(ours.grad, theirs.grad, **F64)
 
 
-# ---------------------------------------------------------------- solutions.optim: torch.optim written out
+# ---------------------------------------------------------------- autograder.checking.optim: torch.optim written out
 ORDERS = {"reference": ("zero", "backward", "step"), "no zero_grad": ("backward", "step"),
           "zero between": ("backward", "zero", "step"), "step first": ("step", "zero", "backward")}
 
@@ -249,9 +249,9 @@ def _train(make_optimizer, state, batches, order, dtype):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("kind", ["sgd", "sgd momentum", "adam"])
 def test_written_out_optimizers_equal_torch_optim(kind, seed, order, dtype):
-    """solutions.optim replaces torch.optim in the judge's fit checks: bit for bit the same parameters after
+    """autograder.checking.optim replaces torch.optim in the judge's fit checks: bit for bit the same parameters after
     every batch, for every loop order the checks replay, in float32 and float64."""
-    from solutions import optim
+    from autograder.checking import optim
     g = _gen(seed)
     lr = float(torch.empty(()).uniform_(1e-3, 0.5, generator=g))
     state = {"1.weight": torch.randn(3, 12, generator=g) * 0.3, "1.bias": torch.randn(3, generator=g) * 0.1}
@@ -270,9 +270,9 @@ def test_written_out_optimizers_equal_torch_optim(kind, seed, order, dtype):
 
 # ---------------------------------------------------------------- the checks' comparison
 def test_checks_close_is_assert_close():
-    """The checks compare with `_support.close`, torch.isclose under assert_close's rule: it must say yes
-    exactly when torch.testing.assert_close passes (nan, inf, -0.0, tiny and huge values, mixed dtypes)."""
-    from autograder.checks.sgd_mnist._support import TOL, TOL_SUM, close, tol_scaled
+    """The checks compare with `autograder.checking.close`, torch.isclose under assert_close's rule: it must say
+    yes exactly when torch.testing.assert_close passes (nan, inf, -0.0, tiny and huge values, mixed dtypes)."""
+    from autograder.checking import ELEMENTWISE, REDUCTION, close, scaled_to
     g = _gen(7)
     specials = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e-30, 1e30, 1.0])
     cases = 0
@@ -289,9 +289,9 @@ def test_checks_close_is_assert_close():
             a[torch.randint(0, n, (), generator=g)] = specials[torch.randint(0, len(specials), (), generator=g)]
         if torch.rand((), generator=g) < 0.3:
             a = a.float()
-        for tol in (TOL, TOL_SUM, tol_scaled(b.nan_to_num(0, 0, 0))):
+        for tol in (ELEMENTWISE, REDUCTION, scaled_to(b.nan_to_num(0, 0, 0))):
             try:
-                torch.testing.assert_close(a.double(), b.double(), equal_nan=True, **tol)
+                torch.testing.assert_close(a.double(), b.double(), equal_nan=True, rtol=tol.rtol, atol=tol.atol)
                 expected = True
             except AssertionError:
                 expected = False

@@ -1,38 +1,39 @@
-"""Build the sample class in nbgrader's layout from the kit's own notebooks, grade it, print the grades.
+"""Build each bundle's sample class in nbgrader's layout from its own notebooks, grade it, print the grades.
 
 Student notebooks are the release notebooks with exercise cells (nbgrader `grade_id` == exercise name)
-replaced: by the source notebook's solution (markers dropped) or by the student's variant from `variants.py`.
+replaced: by the source notebook's solution (markers dropped) or by the student's own code from the bundle's
+`solutions/A/demo.py`. Each class is graded in a fresh course folder holding a copy of the bundle (so the
+gradebook and feedback/ are filled as in a real course, and the kit's own course is never written to).
 """
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from autograder.coursedir import PACKAGE_DIR, CourseDir, find_course_root
-from autograder.results import GRADED, SubmissionResult
+from autograder.coursedir import DEMO_MODULE, Bundle, CourseDir
+from autograder.results import SubmissionResult
 
-from .variants import STUDENTS, Student
-
-DEMO_ASSIGNMENT = "sgd_mnist"
 MARKER = ".autograder-demo"  # a folder holding this file is ours to rebuild
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 class DemoError(RuntimeError):
-    """The demo cannot be built (no notebooks found, a variant names an exercise the notebooks lack, ...)."""
+    """A demo cannot be built (no demo.py, a student rewrites an exercise the notebooks lack, ...)."""
 
 
-def kit_course() -> CourseDir:
-    """The course holding the kit's own source/ and release/: the repository, else the current course."""
-    for root in (PACKAGE_DIR.parent, find_course_root()):
-        course = CourseDir(root)
-        if any(course.release(DEMO_ASSIGNMENT).glob("*.ipynb")) and any(course.source(DEMO_ASSIGNMENT).glob("*.ipynb")):
-            return course
-    raise DemoError(f"no {DEMO_ASSIGNMENT} source and release notebooks found next to the kit "
-                    f"({PACKAGE_DIR.parent}) or in the current course directory (run `autograder release`?)")
+def load_students(bundle: Bundle) -> list:
+    """The bundle's sample class: `STUDENTS` of solutions/A/demo.py (imported under a private name)."""
+    path = bundle.solutions / DEMO_MODULE
+    if not path.is_file():
+        raise DemoError(f"{bundle.name} has no sample class ({path})")
+    spec = importlib.util.spec_from_file_location(f"_autograder_demo_{bundle.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.STUDENTS)
 
 
 def _src(cell: dict) -> str:
@@ -55,7 +56,7 @@ def solutions(source_dir: Path) -> dict[str, str]:
     return found
 
 
-def student_notebooks(student: Student, release: dict[str, dict], answers: dict[str, str]) -> dict[str, str]:
+def student_notebooks(student, release: dict[str, dict], answers: dict[str, str]) -> dict[str, str]:
     """notebook file name -> the student's notebook text."""
     unknown = set(student.cells) - set(answers)
     if unknown:
@@ -76,22 +77,24 @@ def student_notebooks(student: Student, release: dict[str, dict], answers: dict[
     return out
 
 
-def build_class(course_root: Path, *, kit: CourseDir | None = None) -> list[Student]:
-    """Write `submitted/<student>/sgd_mnist/*.ipynb` and copies of source/ and release/ under `course_root`."""
-    kit = kit or kit_course()
-    release_dir = kit.release(DEMO_ASSIGNMENT)
-    release = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(release_dir.glob("*.ipynb"))}
-    answers = solutions(kit.source(DEMO_ASSIGNMENT))
+def build_class(bundle: Bundle, course_root: Path) -> tuple[Bundle, list]:
+    """A course at `course_root` holding a copy of `bundle` and its sample class in nbgrader's layout
+    (`submitted/<student>/<assignment>/*.ipynb`); returns the copy and the students."""
+    students = load_students(bundle)
+    release = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in bundle.notebooks(bundle.release)}
+    answers = solutions(bundle.source)
     course = CourseDir(Path(course_root))
-    # a whole nbgrader course, so grading also fills its gradebook.db and feedback/ (the jail never sees it)
-    shutil.copytree(kit.source(DEMO_ASSIGNMENT), course.source(DEMO_ASSIGNMENT), dirs_exist_ok=True)
-    shutil.copytree(release_dir, course.release(DEMO_ASSIGNMENT), dirs_exist_ok=True)
-    for student in STUDENTS:
-        folder = course.submitted() / student.id / DEMO_ASSIGNMENT
+    copy_ = course.bundle(bundle.name)
+    for src, dst in ((bundle.source, copy_.source), (bundle.release, copy_.release), (bundle.solutions, copy_.solutions)):
+        shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    if bundle.course.nbgrader_config().is_file():
+        shutil.copy2(bundle.course.nbgrader_config(), course.nbgrader_config())
+    for student in students:
+        folder = course.submitted() / student.id / bundle.name
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in student_notebooks(student, release, answers).items():
             (folder / name).write_text(text, encoding="utf-8")
-    return STUDENTS
+    return copy_, students
 
 
 def _prepare(out: Path | None) -> Path:
@@ -106,63 +109,65 @@ def _prepare(out: Path | None) -> Path:
     return out
 
 
-def grades_table(results: list[SubmissionResult]) -> str:
-    about = {s.id: s.about for s in STUDENTS}
+def grades_table(results: list[SubmissionResult], students: list) -> str:
+    about = {s.id: s.about for s in students}
     lines = [f"{'student':<8} {'points':>12}  {'status':<17} submission", "-" * 100]
     for r in sorted(results, key=lambda r: r.student_id):
         lines.append(f"{r.student_id:<8} {r.score:>6g} / {r.max_score:<3g}  {r.status:<17} {about.get(r.student_id, '')}")
     return "\n".join(lines)
 
 
-def run_demo(*, out: Path | None = None, jobs: int | None = None) -> int:
-    """Build the sample class in `out` (default: a new temp folder), grade it, print grades and feedback paths.
-
-    Returns 0 when the reference student got full marks and every other student was graded as expected
-    by `variants.py`, else 1.
-    """
-    course_root = _prepare(out)
+def run_demo(*, bundles: list[Bundle], out: Path | None = None, jobs: int | None = None) -> int:
+    """Build and grade each bundle's sample class under `out` (default: a new temp folder), print the grades and
+    where the feedback is. Returns 0 when every class was graded as its demo.py says, else 1."""
     from autograder.grade import grade_class
-
-    (course_root / MARKER).write_text("built by `autograder demo`; deleted and rebuilt by the next run\n")
-    course = CourseDir(course_root)
-    students = build_class(course_root)
-    print(f"built {len(students)} submissions in {course.submitted()}; grading...", flush=True)
-    results = grade_class(assignment=DEMO_ASSIGNMENT, submissions=course.submitted(), out=course.default_out(),
-                          jobs=jobs, force=True, course_root=course_root, progress=True)
-    print()
-    print(grades_table(results))
-    surprises = unexpected(results)
     from autograder.report.paths import safe_folder_name
-    print(f"\ngrades.csv and each student's results.json, feedback.html and feedback.md: {course.default_out()}")
-    example = next((r for r in sorted(results, key=lambda r: r.student_id) if r.status == GRADED
-                    and r.score < r.max_score), None)
-    if example:
-        page = course.default_out() / safe_folder_name(example.student_id) / "feedback.html"
-        print(f"open a student's feedback in a browser: file://{page}")
-    print(f"nbgrader's gradebook: {course.gradebook()}  (try: cd {course_root} && nbgrader export)")
+
+    root = _prepare(out)
+    (root / MARKER).write_text("built by `autograder demo`; deleted and rebuilt by the next run\n")
+    surprises: list[str] = []
+    for bundle in bundles:
+        copy_, students = build_class(bundle, root / bundle.name)
+        course = copy_.course
+        print(f"\n== {bundle.name}: built {len(students)} submissions in {course.submitted()}; grading...",
+              flush=True)
+        results = grade_class(bundle=copy_, submissions=course.submitted(), out=course.default_out(), jobs=jobs,
+                              force=True, gradebook=True, progress=True).results
+        print()
+        print(grades_table(results, students))
+        print(f"\ngrades.csv and each student's results.json, feedback.html and feedback.md: {course.default_out()}")
+        example = next((r for r in sorted(results, key=lambda r: r.student_id) if r.graded
+                        and r.score < r.max_score), None)
+        if example:
+            page = course.default_out() / safe_folder_name(example.student_id) / "feedback.html"
+            print(f"open a student's feedback in a browser: file://{page}")
+        print(f"nbgrader's gradebook: {course.gradebook()}  (try: cd {course.root} && nbgrader export)")
+        surprises += [f"{bundle.name}: {line}" for line in unexpected(results, students)]
     for line in surprises:
         print(f"UNEXPECTED: {line}")
     return 1 if surprises else 0
 
 
-def unexpected(results: list[SubmissionResult]) -> list[str]:
-    """How the grades differ from what `variants.py` says each student deserves (empty when as expected)."""
+def unexpected(results: list[SubmissionResult], students: list) -> list[str]:
+    """How the grades differ from what demo.py says each student deserves (empty when as expected)."""
     by_id = {r.student_id: r for r in results}
     problems = []
-    for s in STUDENTS:
+    for s in students:
         r = by_id.get(s.id)
         if r is None:
             problems.append(f"{s.id}: no result")
         elif s.truncate:
-            if r.status == GRADED:
+            if r.graded:
                 problems.append(f"{s.id}: a corrupted notebook was graded")
         elif s.stubs and r.score > 0:
             problems.append(f"{s.id}: the untouched stubs scored {r.score}")
-        elif s.id == STUDENTS[0].id and not (r.status == GRADED and r.score >= r.max_score > 0):
+        elif s.full and not (r.status == "graded" and r.score >= r.max_score > 0):
             problems.append(f"{s.id}: the reference solutions scored {r.score}/{r.max_score} ({r.status})")
         else:
             scores = r.exercise_scores()
             missed = [ex for ex in s.lost if scores.get(ex, 0.0) >= r.exercise_max.get(ex, 0.0)]
             if missed:
                 problems.append(f"{s.id}: full marks on {missed} despite the mistake")
+        if r is not None and r.problems:
+            problems.append(f"{s.id}: a check broke: {r.problems[0][-300:]}")
     return problems

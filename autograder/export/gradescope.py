@@ -4,11 +4,14 @@ Gradescope unpacks the zip into /autograder/source, runs `setup.sh` once to buil
 submission, runs `run_autograder` with the student's files in /autograder/submission and uploads
 /autograder/results/results.json. The zip holds:
 
-    setup.sh          installs CPU PyTorch (pinned) and the kit shipped under kit/
-    run_autograder    grades the submitted notebook(s) with the shipped kit (python -m autograder.export.gradescope_run)
+    setup.sh          installs CPU PyTorch (pinned) and the engine shipped under kit/ (one installed copy)
+    run_autograder    grades the submitted notebook(s) with the installed engine
+                      (python -m autograder.export.gradescope_run)
     gradescope.json   what to grade: assignment, visibility of the checks' details, versions
-    kit/              the kit's source tree: autograder/ (engine + hidden checks), solutions/, pyproject.toml
-    course/           release/<assignment>/ (the files released with the notebooks, e.g. the data loader)
+    kit/              the engine's source tree: autograder/, pyproject.toml (no assignment: no checks, no references)
+    course/           a course holding only this assignment's bundle: release/<assignment>/ (the files released
+                      with the notebooks, e.g. the data loader) and solutions/<assignment>/ (its references and
+                      hidden checks; the jail hides the whole course)
 
 `run_autograder` honours AUTOGRADER_ROOT (default /autograder) and AUTOGRADER_PYTHON (default python3), so
 a test can unpack the zip into a temporary folder standing in for /autograder.
@@ -22,16 +25,16 @@ from importlib import metadata
 from pathlib import Path
 
 from autograder import __version__
-from autograder.coursedir import PACKAGE_DIR, CourseDir, checks_dir
+from autograder.coursedir import JUNK, PACKAGE_DIR, Bundle, CourseDir
 from autograder.results import PASSED, SubmissionResult
 
+DIST = "autograder-kit"   # the kit's distribution name (pyproject.toml)
 SCHEMA = "autograder-gradescope-export"
 SCHEMA_VERSION = 1
 CONFIG = "gradescope.json"
 KIT = "kit"
-COURSE = "course"  # a course directory holding only release/<assignment>/
+COURSE = "course"  # a course directory holding only the assignment's release/ and solutions/
 VISIBILITIES = ("visible", "after_published", "after_due_date", "hidden")
-KIT_PACKAGES = ("autograder", "solutions")
 KIT_FILES = ("pyproject.toml", "constraints.txt", "README.md")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same kit gives the same zip
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -49,8 +52,8 @@ python3 -c "import autograder.export.gradescope_run"
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission, in /autograder. AUTOGRADER_ROOT stands in for /autograder.
+# The engine is the copy setup.sh installed; the hidden checks are the course's, which every jail hides.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-export PYTHONPATH="$ROOT/source/kit${PYTHONPATH:+:$PYTHONPATH}"   # the kit shipped in this zip
 cd "$ROOT"
 exec "${AUTOGRADER_PYTHON:-python3}" -m autograder.export.gradescope_run --root "$ROOT"
 """
@@ -58,8 +61,8 @@ exec "${AUTOGRADER_PYTHON:-python3}" -m autograder.export.gradescope_run --root 
 
 def gradescope_results(result: SubmissionResult, *, visibility: str = "after_published") -> dict:
     """Gradescope's results.json for one result: every check a test (status passed|failed, the hint as
-    output, `visibility` for its details); the kit's own results (CONTRACT §2) ride along in extra_data."""
-    tests = [{"name": f"{t.exercise}: {t.name}", "score": t.score, "max_score": t.max_score,
+    output, `visibility` for its details); the kit's own results (docs/contract.md §2) ride along in extra_data."""
+    tests = [{"name": f"{t.exercise}: {t.name}", "score": t.score, "max_score": t.max_score,  # "softmax: values [cpu]"
               "status": "passed" if t.status == PASSED else "failed", "output": t.output,
               "tags": [t.exercise], "visibility": visibility} for t in result.tests]
     graded = {t.exercise for t in result.tests}
@@ -72,14 +75,21 @@ def gradescope_results(result: SubmissionResult, *, visibility: str = "after_pub
     return {"score": result.score, "execution_time": round(result.seconds, 1),
             "output": summary + (f"\n{result.message}" if result.message else ""),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
-            "extra_data": result.to_gradescope()}
+            "extra_data": {k: v for k, v in result.to_gradescope().items() if k != "problems"}}
 
 
-def _kit_root() -> Path:
-    root = PACKAGE_DIR.parent
-    if not (root / "pyproject.toml").is_file():
-        raise FileNotFoundError(f"exporting needs the kit's source checkout; {root} has no pyproject.toml")
-    return root
+def _pyproject() -> bytes:
+    """The kit's pyproject.toml: the checkout's, or (an installed kit) one made from the installed metadata."""
+    checkout = PACKAGE_DIR.parent / "pyproject.toml"
+    if checkout.is_file():
+        return checkout.read_bytes()
+    meta = metadata.metadata(DIST)
+    requires = [r for r in (metadata.requires(DIST) or []) if "extra ==" not in r]
+    return ("[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n"
+            f"[project]\nname = \"{meta['Name']}\"\nversion = \"{meta['Version']}\"\nreadme = \"README.md\"\n"
+            f"dependencies = {json.dumps(requires)}\n\n[project.scripts]\nautograder = \"autograder.cli:console_main\"\n\n"
+            "[tool.setuptools.packages.find]\ninclude = [\"autograder*\"]\n\n"
+            "[tool.setuptools.package-data]\nautograder = [\"**/*\"]\n").encode()
 
 
 def _torch_pin() -> str:
@@ -93,45 +103,49 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, *, executable: bool = Fals
     zf.writestr(info, data)
 
 
-def _kit_files(root: Path) -> list[tuple[str, Path]]:
-    files = [(name, root / name) for name in KIT_FILES if (root / name).is_file()]
-    for package in KIT_PACKAGES:
-        for path in sorted((root / package).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".tmp"):
-                files.append((path.relative_to(root).as_posix(), path))
+def _tree(root: Path, folder: Path) -> list[tuple[str, Path]]:
+    return [(path.relative_to(root).as_posix(), path) for path in sorted(folder.rglob("*"))
+            if path.is_file() and not path.is_symlink() and not set(JUNK) & set(path.parts)
+            and path.suffix not in (".pyc", ".tmp")]
+
+
+def _kit_files() -> list[tuple[str, bytes]]:
+    """The engine as it is installed or checked out: the package, pyproject.toml, constraints and README."""
+    root = PACKAGE_DIR.parent
+    files = [("pyproject.toml", _pyproject())]
+    files += [(name, (root / name).read_bytes()) for name in KIT_FILES if name != "pyproject.toml"
+              and (root / name).is_file()]
+    files += [(name, path.read_bytes()) for name, path in _tree(root, PACKAGE_DIR)
+              if not name.startswith(f"{PACKAGE_DIR.name}/quickstart/template/")]   # no course is made there
     return files
 
 
-def export_gradescope(*, assignment: str, out: Path, course_root: Path,
-                      visibility: str = "after_published") -> Path:
-    """Write the Gradescope autograder zip for `assignment` to `out`; return its path.
+def export_gradescope(*, bundle: Bundle, out: Path, visibility: str = "after_published") -> Path:
+    """Write the Gradescope autograder zip of `bundle` to `out`; return its path.
 
     `visibility` is when students see each check's details (Gradescope's test visibility); the total score
-    is visible at once. `course_root` is the course whose release/<assignment>/ files (data loader, ...)
-    are shipped for the student's notebook to import.
+    is visible at once. The zip holds the engine and this bundle's release/ and solutions/, nothing else of
+    the course.
     """
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {VISIBILITIES}, not {visibility!r}")
-    if not checks_dir(assignment).is_dir():
-        raise FileNotFoundError(f"no hidden checks for {assignment!r} in {checks_dir(assignment)}")
-    root = _kit_root()
+    bundle.require("solutions")
     config = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "kit_version": __version__,
-              "assignment": assignment, "visibility": visibility, "torch": _torch_pin()}
+              "assignment": bundle.name, "visibility": visibility, "torch": _torch_pin()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.format(torch=config["torch"], index=TORCH_INDEX).encode(), executable=True)
         _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), executable=True)
         _add(zf, CONFIG, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
-        kit = _kit_files(root)
+        kit = _kit_files()
         if "README.md" not in {name for name, _ in kit}:  # pyproject names it; pip refuses a kit without it
-            _add(zf, f"{KIT}/README.md", b"sgd_mnist autograder kit\n")
-        for name, path in kit:
-            _add(zf, f"{KIT}/{name}", path.read_bytes())
-        release = CourseDir(Path(course_root)).release(assignment)
-        for path in sorted(release.rglob("*")) if release.is_dir() else []:
-            if path.is_file() and ".ipynb_checkpoints" not in path.parts and "__pycache__" not in path.parts:
-                name = CourseDir(Path(COURSE)).release(assignment) / path.relative_to(release)
-                _add(zf, name.as_posix(), path.read_bytes())
+            _add(zf, f"{KIT}/README.md", b"autograder kit\n")
+        for name, data in kit:
+            _add(zf, f"{KIT}/{name}", data)
+        shipped = CourseDir(Path(COURSE)).bundle(bundle.name)
+        for folder, target in ((bundle.release, shipped.release), (bundle.solutions, shipped.solutions)):
+            for name, path in _tree(folder, folder) if folder.is_dir() else []:
+                _add(zf, (target / name).as_posix(), path.read_bytes())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -32,7 +32,9 @@ def submitted_notebooks(submission: Path) -> list[Path]:
 
 
 def grade(root: Path, config: dict) -> SubmissionResult:
-    from autograder.runner import GradeOptions, grade_notebooks
+    from autograder.config import GradeOptions
+    from autograder.coursedir import CourseDir
+    from autograder.grader import grade_notebooks
 
     sid, assignment = student_id(root), config["assignment"]
     notebooks = submitted_notebooks(root / "submission")
@@ -40,8 +42,8 @@ def grade(root: Path, config: dict) -> SubmissionResult:
         return SubmissionResult.from_error(student_id=sid, assignment=assignment, status=MISSING,
                                            message="no .ipynb file in your submission: upload your notebook(s)",
                                            exercise_max={})
-    return grade_notebooks(notebooks=notebooks, student_id=sid, assignment=assignment,
-                           options=GradeOptions(course_root=root / "source" / COURSE))
+    return grade_notebooks(notebooks=notebooks, student_id=sid,
+                           bundle=CourseDir(root / "source" / COURSE).bundle(assignment), options=GradeOptions())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             message=f"the autograder itself failed ({type(exc).__name__}); your instructor can see why",
             exercise_max={})
     from autograder.report import render_table
-    print(render_table(result))
+    print(render_table(result))        # the instructor's view (stdout is hidden from students)
+    for problem in result.problems:
+        print(f"a hidden check raised an exception:\n{problem}")
     data = gradescope_results(result, visibility=config["visibility"])
     atomic_write_text(root / "results" / "results.json", json.dumps(data, indent=2) + "\n")
     return 0

@@ -1,31 +1,54 @@
 """The jail's side of the conversation: run the notebook's cells, then answer requests until told to stop.
 
-Runs inside the sandbox (see sandbox.py). Holds no reference solution, no check, no expected value: it only
-builds what the judge describes (tensors, the student's module, torch's own optimizers and losses), calls
-the student's code and sends back plain data.
+Runs behind the walls (see spawn.py and walls.py). Holds no check and no expected value: it only builds what
+the judge describes (tensors, the student's module, torch.nn models, torch's own optimizers and losses, and
+the known-good stand-ins a check sends for one call), calls the student's code and sends back plain data.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
+import math
+import re
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
 from autograder import wire
+from autograder.jail.evidence import Bindings, Watch
+from autograder.nnspec import build_layer
 from autograder.jail.notebook_exec import (CappedWriter, CellTimeout, new_namespace, run_cell,
                                            student_traceback, time_limit)
 
-# Known-good stand-ins a check may swap in for a student function ("one mistake costs once").
-STAND_INS = {
-    "log_softmax": lambda x: torch.log_softmax(x, dim=-1),
-    "softmax": lambda x: torch.softmax(x, dim=-1),
-    "matmul": lambda a, b: torch.matmul(a, b),
-}
-TORCH_FNS = {"nll_loss": F.nll_loss, "cross_entropy": F.cross_entropy}
-TRACE_CAP = 2_000
+_STAND_INS: dict[str, object] = {}   # source -> the compiled known-good function (one compile per jail)
+
+
+def _stand_in(spec) -> object:
+    """A known-good function a check swaps in for a student's own for one call ("one mistake costs once"):
+    compiled from the source the judge sent, with only torch, nn, F and math in scope."""
+    if type(spec) is not dict or type(spec.get("source")) is not str or type(spec.get("name")) is not str:
+        raise RequestError("a known-good stand-in is {name, source}")
+    if spec["source"] not in _STAND_INS:
+        scope = {"torch": torch, "nn": nn, "F": F, "math": math, "__builtins__": builtins,
+                 "__name__": "known_good"}
+        try:
+            exec(compile(spec["source"], f"<known-good {spec['name']}>", "exec"), scope)  # noqa: S102
+        except Exception as exc:  # noqa: BLE001 - the instructor's stand-in is broken
+            raise RequestError(f"the known-good {spec['name']} does not compile here: "
+                               f"{type(exc).__name__}: {exc}") from None
+        if spec["name"] not in scope:
+            raise RequestError(f"the known-good source does not define {spec['name']!r}")
+        _STAND_INS[spec["source"]] = scope[spec["name"]]
+    return _STAND_INS[spec["source"]]
+
+
+def _torch_fn(name):
+    fn = getattr(F, name, None) if type(name) is str and name.isidentifier() and not name.startswith("_") else None
+    if not callable(fn):
+        raise RequestError(f"{name!r} is not a function of torch.nn.functional")
+    return fn
 
 
 _ABSENT = object()
@@ -39,35 +62,13 @@ class RequestError(Exception):
     """A request the jail cannot serve (bad spec): reported to the judge as a protocol error."""
 
 
-class _Trace(TorchFunctionMode):
-    """Records the torch functions student code calls (a hint for feedback, never the only evidence)."""
-
-    def __init__(self):
-        super().__init__()
-        self.names: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if len(self.names) < TRACE_CAP:
-            self.names.append(_func_name(func))
-        return func(*args, **(kwargs or {}))
-
-
-def _func_name(func) -> str:
-    qual = getattr(func, "__qualname__", "") or getattr(func, "__name__", "") or repr(func)
-    name = qual.rsplit(".", 1)[-1]
-    if qual.startswith(("TensorBase.", "Tensor.")):
-        return "Tensor." + name
-    if qual.startswith("_VariableFunctionsClass."):
-        return "torch." + name
-    module = getattr(func, "__module__", None) or "torch"
-    return f"{module}.{name}"
-
-
 # ---------------------------------------------------------------- building arguments
 class _Builder:
     def __init__(self, ns: dict, device: str, blobs: list[bytes]):
         self.ns, self.device, self.blobs = ns, device, blobs
         self.built: list = []
+        self.ctor_args: dict[int, list] = {}   # id(student object) -> the arguments it was constructed with
+        self.streams: dict[int, list] = {}     # id(generator of parameters) -> the parameters it yields
 
     def tensor(self, node: dict) -> torch.Tensor:
         t = wire.decode_tensor(dict(node, device="cpu"), self.blobs, place=False)
@@ -104,21 +105,35 @@ class _Builder:
             module = cls()
             return self._place(module, node.get("state"))
         if kind == "torch_model":
-            if node["kind"] != "linear":
-                raise RequestError(f"unknown model kind {node['kind']!r}")
-            model = nn.Sequential(nn.Flatten(), nn.Linear(node["in"], node["out"]), nn.LogSoftmax(dim=-1))
-            return self._place(model, node.get("state"))
+            try:
+                layers = [build_layer(l["kind"], l["args"], l["kwargs"]) for l in node["layers"]]
+            except (ValueError, TypeError, KeyError) as exc:
+                raise RequestError(f"bad model description: {exc}") from None
+            return self._place(layers[0] if len(layers) == 1 else nn.Sequential(*layers), node.get("state"))
         if kind == "torch_fn":
-            return TORCH_FNS[node["name"]]
+            return _torch_fn(node["name"])
         if kind == "ref":
             return top[node["index"]]
         if kind == "optimizer":
-            params = top[node["module"]].parameters()
-            if node["kind"] == "sgd":
-                return torch.optim.SGD(params, lr=node["lr"], momentum=node["momentum"])
-            if node["kind"] == "adam":
-                return torch.optim.Adam(params, lr=node["lr"])
-            raise RequestError(f"unknown optimizer {node['kind']!r}")
+            cls = getattr(torch.optim, node["kind"], None) if type(node["kind"]) is str else None
+            if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+                raise RequestError(f"{node['kind']!r} is not a torch.optim optimizer")
+            options = wire.decode_value(node.get("options", {"__dict__": []}), self.blobs)
+            return cls(top[node["module"]].parameters(), **options)
+        if kind == "student_object":   # the student's class, constructed with these arguments
+            cls = self.ns.get(node["name"])
+            if cls is None:
+                raise _Missing(f"name '{node['name']}' is not defined")
+            if not isinstance(cls, type):
+                raise TypeError(f"`{node['name']}` is not a class")
+            ctor = [self.value(a, top) for a in node.get("args", [])]
+            obj = cls(*ctor)
+            self.ctor_args[id(obj)] = ctor
+            return obj
+        if kind == "params_of":       # the parameters of an argument of the same call (a model)
+            return list(top[node["index"]].parameters())
+        if kind == "known_good":      # a known-good function passed as an argument (e.g. a loss)
+            return _stand_in(node["fn"])
         if kind == "params":
             params = []
             for v, g in zip(node["values"], node["grads"]):
@@ -126,6 +141,10 @@ class _Builder:
                 if g is not None:
                     p.grad = self.tensor(g)
                 params.append(p)
+            if node.get("generator"):   # handed over as a generator, consumed once (like model.parameters())
+                stream = (p for p in params)
+                self.streams[id(stream)] = params
+                return stream
             return params
         raise RequestError(f"unknown spec {kind!r}")
 
@@ -146,8 +165,10 @@ def _module_info(module) -> dict:
     return info
 
 
-def _after(arg, blobs):
+def _after(arg, blobs, streams=None):
     """What the judge gets back about an argument after the call."""
+    if streams and id(arg) in streams:
+        arg = streams[id(arg)]
     if isinstance(arg, torch.Tensor):
         return wire.encode_tensor(arg, blobs)
     if isinstance(arg, nn.Module):
@@ -164,18 +185,22 @@ def _grad_of(t, blobs):
 
 # ---------------------------------------------------------------- the server
 class Server:
-    def __init__(self, sock, cells: list[tuple[int, str]], *, cell_timeout: float):
+    def __init__(self, sock, cells: list[tuple[int, str]], *, cell_timeout: float, watch_names=()):
         self.sock = sock
         self.ns = new_namespace()
         self.cells = cells
+        self.sources = dict(cells)
         self.cell_timeout = cell_timeout
+        self.bindings = Bindings(watch_names)
 
     def run_cells(self) -> None:
         for index, source in self.cells:
             wire.send(self.sock, {"event": "cell_start", "index": index})
             record = run_cell(index, source, self.ns, timeout=self.cell_timeout, translated=True)
+            self.bindings.after_cell(index, self.ns)
             wire.send(self.sock, {"event": "cell_done", "record": record})
-        wire.send(self.sock, {"event": "ready", "defined": self.defined()})
+        wire.send(self.sock, {"event": "ready", "defined": self.defined(),
+                              "provenance": self.bindings.report(self.ns)})
 
     def defined(self) -> dict:
         kinds = {}
@@ -213,7 +238,7 @@ class Server:
         device = req.get("device", "cpu")
         out = CappedWriter()
         old_streams = sys.stdout, sys.stderr
-        trace = _Trace() if req.get("trace") else None
+        watch = Watch(req["watch"], self.ns) if type(req.get("watch")) is dict else None
         patched = {}
         fn = value = None
         grad_error = ""
@@ -228,16 +253,17 @@ class Server:
                 kwargs = {k: builder.value(v, args) for k, v in req.get("kwargs", {}).get("__dict__", [])}
                 target = builder.value(req["target"], args) if req.get("target") else None
                 fn = self._resolve(req, target)
-                for name, stand_in in req.get("patch", {}).items():
+                for name, spec in req.get("known_good", {}).items():
+                    good = _stand_in(spec)
                     patched[name] = self.ns.get(name, _ABSENT)
-                    self.ns[name] = STAND_INS[stand_in]
+                    self.ns[name] = good
                 if req.get("seed") is not None:
                     _seed(int(req["seed"]))
                 if device.startswith("cuda"):  # the checks' tolerances assume full float32, whatever the notebook set
                     torch.backends.cuda.matmul.allow_tf32 = False
                     torch.backends.cudnn.allow_tf32 = False
-                with (trace or contextlib.nullcontext()):
-                    value = fn(*args, **kwargs) if fn is not None else None
+                with (watch or contextlib.nullcontext()):
+                    value = (fn() if type(req.get("method")) is list else fn(*args, **kwargs)) if fn is not None else None
                 grad_error = self._backward(req, value, builder) if req.get("backward") else ""
         except CellTimeout as exc:
             return {"ok": False, "error": {"kind": "timeout", "message": str(exc)}}, []
@@ -246,8 +272,8 @@ class Server:
         except BaseException as exc:  # noqa: BLE001 - the student's exception, whatever it is
             kind = "missing" if isinstance(exc, _Missing) or (isinstance(exc, NameError)
                                                                 and fn_missing(req, self.ns)) else "exception"
-            return {"ok": False, "error": {"kind": kind, "type": type(exc).__name__,
-                                           "message": _safe_str(exc), "traceback": student_traceback(exc)}}, []
+            return {"ok": False, "error": {"kind": kind, "type": type(exc).__name__, "message": _safe_str(exc),
+                                           "traceback": student_traceback(exc), "raised_in": _raised_in(exc, self.sources)}}, []
         finally:
             sys.stdout, sys.stderr = old_streams
             for name, old in patched.items():
@@ -255,11 +281,14 @@ class Server:
                     self.ns.pop(name, None)
                 else:
                     self.ns[name] = old
-        return self._reply(value, args, target, grad_error, trace, out)
+        return self._reply(value, args, target, grad_error, watch, out, builder)
 
     def _resolve(self, req, target):
         if target is not None:
             method = req.get("method")
+            if type(method) is list:    # several methods called in turn, without arguments: the last one's value
+                bound = [getattr(target, m) for m in method if type(m) is str][:20]
+                return lambda: [m() for m in bound][-1] if bound else None
             return getattr(target, method) if method else None
         name = req["name"]
         if name not in self.ns:
@@ -272,25 +301,31 @@ class Server:
             return "the result is not connected to the autograd graph"
         g = req.get("grad_output")
         grad = builder.tensor(g) if g else torch.ones_like(value)
+        if grad.shape != value.shape:   # the check weighs a result of the contract's shape: say so, never raise
+            return f"the result's shape {tuple(value.shape)} is not the expected {tuple(grad.shape)}"
         (value * grad).sum().backward()
         return ""
 
-    def _reply(self, value, args, target, grad_error, trace, out):
+    def _reply(self, value, args, target, grad_error, watch, out, builder):
         blobs: list[bytes] = []
         try:
             reply = {
                 "ok": True,
                 "value": wire.encode_value(value, blobs),
-                "args": [_after(a, blobs) for a in args],
+                "args": [_after(a, blobs, builder.streams) for a in args],
                 "grads": [_grad_of(a, blobs) for a in args],
                 "grad_error": grad_error,
-                "trace": trace.names if trace else [],
+                "watched": watch.result(value, args) if watch else None,
+                "autograd": ({"requires_grad": bool(value.requires_grad), "is_leaf": bool(value.is_leaf)}
+                             if isinstance(value, torch.Tensor) else None),
                 "stdout": out.text(),
             }
             if isinstance(target, nn.Module):
                 reply["obj_info"] = _module_info(target)
                 reply["obj_state"] = _after(target, blobs)
                 reply["obj_grads"] = {"__dict__": [[n, _grad_of(p, blobs)] for n, p in target.named_parameters()]}
+            elif target is not None and id(target) in builder.ctor_args:
+                reply["obj_args"] = [_after(a, blobs, builder.streams) for a in builder.ctor_args[id(target)]]
         except BaseException as exc:  # noqa: BLE001 - an unreadable result is the student's problem
             return {"ok": False, "error": {"kind": "bad_output", "message": _safe_str(exc)}}, []
         return reply, blobs
@@ -304,6 +339,26 @@ def _seed(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def _raised_in(exc: BaseException, sources: dict[int, str]) -> str:
+    """"cell" when the student's own `raise` raised it (the innermost frame is a notebook cell, on a line with a
+    `raise`), else "library" (torch or Python raised it on their behalf: C++ errors have no frame of their own,
+    so their innermost frame is the calling cell line, which has no `raise`)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or not tb.tb_frame.f_code.co_filename.startswith("<cell "):
+        return "library"
+    try:
+        index = int(tb.tb_frame.f_code.co_filename[len("<cell "):-1])
+        line = sources.get(index, "").splitlines()[tb.tb_lineno - 1]
+    except (ValueError, IndexError):
+        return "cell"
+    return "cell" if _RAISE.search(line) else "library"
+
+
+_RAISE = re.compile(r"\braise\b")
+
+
 def fn_missing(req, ns) -> bool:
     return bool(req.get("name")) and req["name"] not in ns
 
@@ -315,11 +370,14 @@ def _safe_str(exc) -> str:
         return f"<{type(exc).__name__}>"
 
 
-def serve_submission(sock, cells, *, cell_timeout: float) -> None:
-    """Entry point inside the jail: run the cells, then serve requests until the judge hangs up."""
-    server = Server(sock, cells, cell_timeout=cell_timeout)
+def serve_submission(sock) -> None:
+    """Entry point inside the jail: receive the notebook's cells from the judge, run them, then serve requests
+    until the judge hangs up."""
+    header, _ = wire.recv(sock)
+    cells = [(int(i), str(src)) for i, src in header["cells"]]
+    server = Server(sock, cells, cell_timeout=float(header["cell_timeout"]), watch_names=header.get("watch_names", []))
     server.run_cells()
     server.serve()
 
 
-__all__ = ["serve_submission", "Server", "STAND_INS"]
+__all__ = ["serve_submission", "Server"]

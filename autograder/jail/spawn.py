@@ -4,13 +4,15 @@ A `Zygote` is a fresh Python process that has imported torch and the jail's runt
 solutions) and runs no torch op; it forks one jail per request, so a jail costs a fork (milliseconds) instead
 of a fresh `import torch` (about 2 s). Each jail is:
 
-    zygote -> session server (one per judge; unshares a PID namespace for its next child, forks, setns back)
-        -> init (PID 1 of its new PID namespace: setsid, its own mount/net/ipc/uts namespaces, builds the
-                 private root, drops to its own uid, sets rlimits, scrubs the environment, runs the
-                 notebook, serves requests)
+    zygote -> session server (one per judge; unshares a PID namespace for its next child, makes the jail's
+              memory cgroup, forks, setns back)
+        -> init (PID 1 of its new PID namespace: joins its cgroup, setsid, its own mount/net/ipc/uts/cgroup
+                 namespaces, builds the private root, drops to its own uid, seals the keyrings, sets
+                 rlimits, scrubs the environment, runs the notebook, serves requests)
 
 Killing `init` (by its host pid) kills every process the student started inside the namespace. The session
-server reaps its jails (and removes the fallback's scratch folders) before each new jail and when it ends.
+server reaps its jails before each new jail and when it ends: it removes their cgroups (and the fallback's
+scratch folders; where key syscalls could not be refused, it clears the uid's keyrings).
 """
 from __future__ import annotations
 
@@ -22,12 +24,12 @@ import tempfile
 import signal
 import socket
 import sys
+import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from autograder.jail import walls
-from autograder.jail.runtime import serve_submission
 
 
 @dataclass
@@ -38,6 +40,7 @@ class JailSpec:
     hidden: list[str] = field(default_factory=list)         # folders that must not be visible
     cell_timeout: float = 30.0
     limits: walls.Limits = field(default_factory=walls.Limits)
+    watch_names: list[str] = field(default_factory=list)    # graded names whose bindings the jail reports
 
 
 @dataclass
@@ -45,6 +48,7 @@ class JailHandle:
     sock: socket.socket
     init_pid: int
     isolation: str
+    cgroup: walls.JailCgroup | None = None   # on the session server's side: removed when the jail is reaped
 
     def kill(self) -> None:
         # Killing PID 1 of the namespace kills every process in it; its parent (the session server) reaps it.
@@ -64,8 +68,10 @@ class JailHandle:
             pass
 
 
-def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int, scratch: str) -> None:
-    """In the jail's init process. Never returns."""
+def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int, scratch: str,
+               report: int = -1) -> None:
+    """In the jail's init process. Never returns. `report`: the pipe its server reads until it is closed,
+    here, once the walls stand and just before the notebook runs (see fork_jail)."""
     code = 0
     try:
         if isolation == "namespaces":
@@ -78,6 +84,7 @@ def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int, sc
                 os.chown(scratch, uid, uid)
             os.chdir(scratch)
         walls.drop_privileges(uid)
+        walls.seal_keyrings()  # before any student code: a fresh session keyring, no key syscalls
         die_with_parent()  # again: changing credentials may clear it
         walls.apply_rlimits(spec.limits)
         walls.scrub_environment()
@@ -85,7 +92,10 @@ def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int, sc
         import torch
         torch.set_num_threads(1)
         sys.path.insert(0, os.getcwd())  # as in Jupyter: files next to the notebook are importable
-        serve_submission(sock, spec.cells, cell_timeout=spec.cell_timeout)
+        if report >= 0:
+            os.close(report)
+        from autograder.jail.runtime import serve_submission   # imported by the zygote's warm-up already
+        serve_submission(sock)
     except BaseException:  # noqa: BLE001 - report what we can, then exit
         code = 70
         try:
@@ -105,10 +115,18 @@ def _close_other_fds(keep: set[int]) -> None:
                 pass
 
 
-def fork_jail(spec: JailSpec, *, uid: int, pid_ns: walls.PidNamespaces) -> tuple[JailHandle, str]:
+def fork_jail(spec: JailSpec, *, uid: int, pid_ns: walls.PidNamespaces,
+              cgroups: walls.JailCgroups | None = None) -> tuple[JailHandle, str]:
     """Fork a jail's init from the calling process (which must have run no torch op): PID 1 of a new PID
-    namespace unless `pid_ns` refuses. Returns its handle and its scratch folder ('' with namespaces: its
-    scratch is a tmpfs that dies with it), which the caller removes once it is reaped."""
+    namespace unless `pid_ns` refuses, in a memory cgroup of its own from `cgroups` (the caller removes it,
+    `cgroups.remove(handle.cgroup)`, once the jail is reaped). Returns its handle and its scratch folder (''
+    with namespaces: its scratch is a tmpfs that dies with it), which the caller removes once it is reaped.
+    Where the jail gets no memory cgroup, its isolation string says so.
+
+    It returns once the jail's walls stand (its init closes the report pipe just before the notebook runs):
+    the jail could run nothing sooner anyway, and its server's next cgroup migration (`JailCgroups.prepare`,
+    right after) then never stalls a jail that is still building its walls."""
+    cg, inside = cgroups.for_fork(spec.limits) if cgroups is not None else (None, False)
     parent_sock, child_sock = socket.socketpair()
     report_r, report_w = os.pipe()
     refused = pid_ns.arm()
@@ -117,32 +135,52 @@ def fork_jail(spec: JailSpec, *, uid: int, pid_ns: walls.PidNamespaces) -> tuple
     except BaseException:
         if not refused:
             pid_ns.disarm()
+        if cg is not None:
+            cgroups.unused(cg, inside=inside)
         raise
     if pid == 0:  # the jail's init
         try:
+            # Born in its cgroup (the server moved itself in beforehand: see JailCgroups.prepare), or it joins
+            # now, before anything else, so that every page and kernel object from here on is the jail's.
+            if cgroups is not None:
+                cgroups.in_child()
+            joined = "" if cg is None or inside else cg.join()
             parent_sock.close()
             os.close(report_r)
             die_with_parent()
             os.setsid()
             isolation = refused or walls.enter_namespaces()
             scratch = "" if isolation == "namespaces" else tempfile.mkdtemp(prefix="autograder-jail-")
-            os.write(report_w, json.dumps({"isolation": isolation, "scratch": scratch}).encode())
-            os.close(report_w)
-            _close_other_fds({child_sock.fileno()})
-            _jail_main(child_sock, spec, isolation, uid, scratch)
+            os.write(report_w, json.dumps({"isolation": isolation, "scratch": scratch, "cgroup": joined}).encode())
+            _close_other_fds({child_sock.fileno(), report_w})
+            _jail_main(child_sock, spec, isolation, uid, scratch, report_w)   # closes report_w when walled
         finally:
             os._exit(71)
     if not refused:
         pid_ns.disarm()
+    if cg is not None:
+        cg.close_fds()
     child_sock.close()
     os.close(report_w)
     with os.fdopen(report_r, "rb") as r:
         raw = r.read()
     info = json.loads(raw or b'{"isolation": "failed", "scratch": ""}')
-    return JailHandle(sock=parent_sock, init_pid=pid, isolation=info["isolation"]), info["scratch"]
+    problem = (info.get("cgroup", "") if cg is not None
+               else cgroups.refused if cgroups is not None else "no cgroup was asked for")
+    return (JailHandle(sock=parent_sock, init_pid=pid, isolation=_isolation(info["isolation"], problem), cgroup=cg),
+            info["scratch"])
+
+
+def _isolation(level: str, cgroup_problem: str) -> str:
+    """The isolation string: the level reached ("namespaces" when every wall holds), and what is missing."""
+    if not cgroup_problem:
+        return level
+    note = f"no jail-wide memory limit: {cgroup_problem}; memory is bounded per process only (RLIMIT_DATA)"
+    return f"{level} ({note})" if level == "namespaces" else f"{level}; {note}"
 
 
 PR_SET_PDEATHSIG = 1
+SEND_GRACE = 60.0   # seconds for a fresh jail to take its notebook (it reads it once its walls stand)
 
 
 def die_with_parent() -> None:
@@ -158,43 +196,20 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-SECRET_MODULES = ("solutions", "autograder.checks", "autograder.judge")
-
-
-def holds_secrets() -> bool:
-    """Whether this process has imported anything a jail must not hold (checks, solutions, the judge)."""
-    return any(m == p or m.startswith(p + ".") for m in sys.modules for p in SECRET_MODULES)
-
-
 class Zygote:
-    """The jail factory: a process with torch and the jail's runtime imported, never the checks or the
-    solutions, that runs no torch op and forks jails on request. Each judge opens its own `session()`: a
-    private channel served by a per-session fork of the zygote, so a judge killed mid-request never leaves
-    the shared channel half-read.
+    """The jail factory: a fresh `python -m autograder.jail.zygote`, started with a clean environment before the
+    grader has read anything of a class, holding torch and the jail's runtime only (never the checks, the
+    references, a roster or a result), that runs no torch op and forks jails on request. Each judge opens its
+    own `session()`: a private channel served by a per-session fork of the zygote, so a judge killed
+    mid-request never leaves the shared channel half-read. It warms up (imports) while its starter does."""
 
-    `fork=True` forks it from the calling process (which must hold no secrets and have run no torch op): it
-    starts with what that process imported (torch) and imports the rest of the jail's needs itself, while
-    its parent goes on with its own; otherwise it is a fresh `python -m autograder.jail.zygote`."""
-
-    def __init__(self, *, fork: bool = False):
+    def __init__(self):
+        import subprocess
         self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.proc = None
-        if fork:
-            if holds_secrets():
-                raise RuntimeError("refusing to fork a zygote from a process holding checks or solutions")
-            self.pid = os.fork()
-            if self.pid == 0:
-                self.ctl.close()
-                die_with_parent()
-                _close_other_fds({child.fileno()})  # nothing of the parent's (pipes, sockets) stays open here
-                from autograder.runner_warm import warm_jail
-                warm_jail()
-                self._accept(child)
-        else:
-            import subprocess
-            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.jail.zygote", str(child.fileno())],
-                                         pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
-            self.pid = self.proc.pid
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.jail.zygote", str(child.fileno())],
+                                     pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, env=clean_environment(),
+                                     cwd="/", close_fds=True)
+        self.pid = self.proc.pid
         child.close()
 
     @staticmethod
@@ -203,7 +218,7 @@ class Zygote:
         freeze_heap()
         try:
             while True:
-                msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)
+                msg, fds, _, _ = socket.recv_fds(ctl, 64, 1)
                 if not msg:
                     break
                 if not fds:
@@ -211,15 +226,17 @@ class Zygote:
                 if os.fork() == 0:
                     ctl.close()
                     die_with_parent()
-                    _serve_session(socket.socket(fileno=fds[0]))
+                    _serve_session(socket.socket(fileno=fds[0]), isolation=msg.decode(errors="replace"))
                 os.close(fds[0])
         except BaseException:  # noqa: BLE001 - the owner hung up
             pass
         os._exit(0)
 
-    def session(self) -> "ZygoteSession":
+    def session(self, *, isolation: str = "namespaces") -> "ZygoteSession":
+        """A private line to a new session server. `isolation`: "namespaces" (where the machine allows) or
+        "rlimits" (the fallback, asked for explicitly)."""
         mine, theirs = socket.socketpair()
-        socket.send_fds(self.ctl, [b"s"], [theirs.fileno()])
+        socket.send_fds(self.ctl, [isolation.encode()], [theirs.fileno()])
         theirs.close()
         return ZygoteSession(mine)
 
@@ -229,62 +246,90 @@ class Zygote:
         finally:
             try:
                 os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
+                self.proc.wait()
             except (ProcessLookupError, ChildProcessError):
                 pass
+
+
+# What the zygote's environment keeps of its starter's: where Python finds the kit, which GPUs it may use, and
+# where matplotlib keeps its font cache (without it every zygote would rebuild the cache: ~1 s). Nothing else
+# (tokens, the instructor's shell) ever reaches a jail's ancestors, not even their stacks.
+KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "PYTHONDONTWRITEBYTECODE", "HOME",
+                    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "MPLCONFIGDIR")
+
+
+def clean_environment() -> dict[str, str]:
+    env = {k: os.environ[k] for k in KEPT_ENVIRONMENT if k in os.environ}
+    kit_parent = str(Path(__file__).resolve().parents[2])      # the folder holding the `autograder` package
+    env.update(PYTHONPATH=kit_parent, PYTHONNOUSERSITE="1", MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1",
+               PYTORCH_NVML_BASED_CUDA_CHECK="1")
+    return env
 
 
 def zygote_main(fd: int) -> None:
     """The zygote process: warm up (imports only), then fork a session server per judge that asks."""
     ctl = socket.socket(fileno=fd)
     die_with_parent()
-    from autograder.runner_warm import warm_jail
+    from autograder.warm import warm_jail
     warm_jail()
     Zygote._accept(ctl)
 
 
-def _serve_session(chan: socket.socket) -> None:
+def _serve_session(chan: socket.socket, *, isolation: str) -> None:
+    """One judge's session server: forks a jail for each request (the walls' parameters only: it never sees
+    a notebook's cells, which go straight to the jail) and reaps them. Each jail is born in a memory cgroup
+    of its own, which this server prepares (and moves into) while the jail before it runs."""
     from autograder import wire
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # this server reaps its own jails (see _reap)
-    pid_ns = walls.PidNamespaces()
-    jails: dict[int, tuple[str, int]] = {}   # init pid -> (scratch folder, '' with namespaces; its uid)
+    pid_ns = walls.PidNamespaces(isolation=isolation)
+    cgroups = walls.JailCgroups()
+    sealed = walls.key_filter_supported()   # jails' key syscalls are refused: no keys of theirs to clear
+    jails: dict[int, tuple] = {}   # init pid -> (scratch folder, '' with namespaces; its uid; its cgroup)
     try:
         while True:
             header, _ = wire.recv(chan)
-            _reap(jails)
-            spec = JailSpec(cells=[tuple(c) for c in header["cells"]], files=header["files"],
-                            hidden=header["hidden"], cell_timeout=header["cell_timeout"],
+            _reap(jails, cgroups=cgroups, sealed=sealed)
+            spec = JailSpec(cells=[], files=header["files"], hidden=header["hidden"],
                             limits=walls.Limits(**header["limits"]))
-            handle, scratch = fork_jail(spec, uid=header["uid"], pid_ns=pid_ns)
-            jails[handle.init_pid] = (scratch, header["uid"])
+            handle, scratch = fork_jail(spec, uid=header["uid"], pid_ns=pid_ns, cgroups=cgroups)
+            jails[handle.init_pid] = (scratch, header["uid"], handle.cgroup)
             wire.send(chan, {"init": handle.init_pid, "isolation": handle.isolation})
             socket.send_fds(chan, [b"x"], [handle.sock.fileno()])
             handle.sock.close()
+            cgroups.prepare(spec.limits)   # the next jail's cgroup, while this one runs (see JailCgroups)
     except BaseException:  # noqa: BLE001 - the judge hung up
         pass
+    cgroups.leave()
     for pid in jails:  # they would die with this process anyway (PDEATHSIG); kill them first to clean up
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    _reap(jails, block=True)
+    _reap(jails, block=True, cgroups=cgroups, sealed=sealed)
+    cgroups.unused(None)
     os._exit(0)
 
 
-def _reap(jails: dict[int, tuple[str, int]], *, block: bool = False) -> None:
+def _reap(jails: dict[int, tuple], *, block: bool = False, cgroups: walls.JailCgroups | None = None,
+          sealed: bool = True) -> None:
     """Collect the jails that have ended (killed by their judge, or done) and clean up after them. A jail's pid
-    stays reserved until then, so a judge's late kill can never hit another process. Without a PID namespace
-    (the fallback) a jail's detached processes outlive it: as root, every process of its own uid is killed,
-    and its scratch folder is removed."""
+    stays reserved until then, so a judge's late kill can never hit another process. Its cgroup is removed
+    (with a PID namespace it is empty once its init is reaped). Without a PID namespace (the fallback) a
+    jail's detached processes outlive it: as root, every process of its own uid and of its cgroup is killed,
+    and its scratch folder is removed. Where its key syscalls were not refused (`sealed` False), the uid's
+    keyrings are cleared."""
     for pid in list(jails):
         try:
             done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
             done = pid
         if done:
-            scratch, uid = jails.pop(pid)
+            scratch, uid, *rest = jails.pop(pid)
+            if scratch or not sealed:   # one child as that uid does both
+                walls._as_uid(uid, kill=bool(scratch), keys=not sealed)
+            if cgroups is not None:
+                cgroups.remove(rest[0] if rest else None, kill=bool(scratch))
             if scratch:
-                walls.kill_uid(uid)
                 shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -297,15 +342,25 @@ class ZygoteSession:
         self.spawned: list[int] = []   # init pids
         self.on_spawn = None  # callback(init_pid), e.g. to tell a supervisor
 
+    def _next_uid(self) -> int:
+        """The next jail's uid: one of this judge's own (`walls.jail_uid`: no judge alive with it shares it)."""
+        return walls.jail_uid(os.getpid(), self.count)
+
     def spawn(self, spec: JailSpec) -> JailHandle:
         from autograder import wire
         self.count += 1
-        uid = walls.JAIL_UID_BASE + (os.getpid() * 64 + self.count % 64) % 100_000
-        wire.send(self.chan, {"cells": [list(c) for c in spec.cells], "files": spec.files, "hidden": spec.hidden,
-                              "cell_timeout": spec.cell_timeout, "limits": asdict(spec.limits), "uid": uid})
+        uid = self._next_uid()
+        wire.send(self.chan, {"files": spec.files, "hidden": spec.hidden, "limits": asdict(spec.limits), "uid": uid})
         info, _ = wire.recv(self.chan)
         _, fds, _, _ = socket.recv_fds(self.chan, 1, 1)
         handle = JailHandle(sock=socket.socket(fileno=fds[0]), init_pid=info["init"], isolation=info["isolation"])
+        # the notebook goes straight to the jail: no process jails are forked from ever holds a student's code
+        try:
+            wire.send(handle.sock, {"cells": [list(c) for c in spec.cells], "cell_timeout": spec.cell_timeout,
+                                    "watch_names": list(spec.watch_names)}, deadline=time.monotonic() + SEND_GRACE)
+        except (OSError, wire.WireError):
+            handle.kill()   # it died, or stopped reading, before it took its notebook
+            raise
         self.spawned.append(handle.init_pid)
         if self.on_spawn:
             self.on_spawn(handle.init_pid)
@@ -326,4 +381,4 @@ class ZygoteSession:
         self.chan.close()
 
 
-__all__ = ["JailSpec", "JailHandle", "Zygote", "ZygoteSession", "fork_jail"]
+__all__ = ["JailSpec", "JailHandle", "Zygote", "ZygoteSession", "fork_jail", "clean_environment"]

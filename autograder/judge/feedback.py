@@ -15,6 +15,17 @@ class Fail(AssertionError):
         self.hint = hint
 
 
+class RuleBroken(Fail):
+    """The exercise's rule is broken (docs/contract.md §1c: a borrowed function, a forbidden operation, a name not
+    defined by its exercise cell): the whole exercise scores 0, and the hint says which rule and why."""
+
+
+class CheckError(Exception):
+    """The check itself is broken (the instructor's fault, never the student's): a request the jail cannot
+    serve, a known-good stand-in that does not compile, ... Reported to the instructor with its cause; the
+    student reads that this check could not run."""
+
+
 class StudentError(Exception):
     """The student's code could not answer a request.
 
@@ -24,13 +35,15 @@ class StudentError(Exception):
     "bad_output" (returned something that cannot travel over the wire: not a tensor, too big, ...).
     """
 
-    def __init__(self, kind: str, message: str, *, name: str = "", exc_type: str = "", detail: str = ""):
+    def __init__(self, kind: str, message: str, *, name: str = "", exc_type: str = "", detail: str = "",
+                 raised_in: str = ""):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.name = name
         self.exc_type = exc_type
         self.detail = detail  # the student's own traceback (their frames only); safe to show them
+        self.raised_in = raised_in  # "cell": their own code raised it; "library": torch/Python did
 
     def hint(self) -> str:
         """A default student-facing sentence for this error."""

@@ -91,14 +91,17 @@ class Entry:
     exercise: str
     code: str
     hint: str = ""          # WRONG only: a distinctive substring of the hint it must earn
+    after: str = ""         # a cell appended at the end of the notebook (e.g. one that rebinds the name)
 
 
-def notebook(replace: dict[str, str] | None = None) -> nbformat.NotebookNode:
-    """`BASE` as a notebook (an imports cell, then one cell per exercise), with `replace`'s cells swapped in."""
+def notebook(replace: dict[str, str] | None = None, after: list[str] = ()) -> nbformat.NotebookNode:
+    """`BASE` as a notebook (an imports cell, then one cell per exercise), with `replace`'s cells swapped in and
+    the `after` cells appended."""
     cells = {**BASE, **(replace or {})}
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(IMPORTS)] + [nbformat.v4.new_code_cell(cells[e].strip()) for e in EXERCISES]
+    nb.cells = ([nbformat.v4.new_code_cell(IMPORTS)] + [nbformat.v4.new_code_cell(cells[e].strip()) for e in EXERCISES]
+                + [nbformat.v4.new_code_cell(code) for code in after if code])
     return nb
 
 
@@ -121,5 +124,6 @@ def batches(entries: list[Entry]) -> list[list[Entry]]:
     return groups
 
 
-from .right import RIGHT  # noqa: E402  (they need Entry, defined above)
+from .evasions import EVASIONS  # noqa: E402  (they need Entry, defined above)
+from .right import RIGHT  # noqa: E402
 from .wrong import WRONG  # noqa: E402

@@ -54,7 +54,7 @@ def categorical_cross_entropy(y, p):
     Entry("borrowed_nll", "categorical_cross_entropy", '''
 def categorical_cross_entropy(y, p):
     return F.nll_loss(torch.log(p), y)
-''', "borrows PyTorch's loss"),
+''', "breaks the exercise's rule"),
     # ---- softmax
     Entry("seed", "softmax", '''
 def softmax(x):
@@ -77,7 +77,7 @@ def softmax(x):
     Entry("borrowed", "softmax", '''
 def softmax(x):
     return torch.softmax(x, dim=-1)
-''', "borrows PyTorch's"),
+''', "breaks the exercise's rule"),
     Entry("dim1", "softmax", '''
 def softmax(x):
     e = torch.exp(x - x.max(dim=1, keepdim=True).values)
@@ -100,7 +100,7 @@ def log_softmax(x):
     Entry("borrowed", "log_softmax", '''
 def log_softmax(x):
     return F.log_softmax(x, dim=-1)
-''', "borrows PyTorch's"),
+''', "breaks the exercise's rule"),
     # ---- matmul
     Entry("operator", "matmul", '''
 def matmul(a, b):
@@ -109,7 +109,7 @@ def matmul(a, b):
     Entry("einsum", "matmul", '''
 def matmul(a, b):
     return torch.einsum("ik,kj->ij", a, b)
-''', "calls a built-in matrix product"),
+''', "called a built-in matrix product"),
     Entry("row_loop", "matmul", '''
 def matmul(a, b):
     return torch.stack([(a[i][:, None] * b).sum(dim=0) for i in range(a.shape[0])])
@@ -164,7 +164,7 @@ class LogReg(nn.Module):
 
     def forward(self, x):
         return F.log_softmax(x.reshape(len(x), -1) @ self.l1_w + self.l1_b, dim=-1)
-''', "borrows PyTorch's"),
+''', "breaks the exercise's rule"),
     Entry("no_flatten", "LogReg", '''
 class LogReg(nn.Module):
     def __init__(self):

@@ -1,0 +1,51 @@
+"""Imports worth paying once per long-lived process (the grader and the zygote), not once per judge or jail.
+
+Only imports: no torch op runs, so forking afterwards stays safe. The grader imports torch, forks the zygote,
+and then both finish warming up at the same time on separate cores, each with what only it needs."""
+from __future__ import annotations
+
+import os
+
+
+def warm_torch() -> None:
+    """What both the judge and the jail need: torch, one intra-op thread per process (--jobs parallelises)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    # torch.cuda.is_available() through NVML does not initialise CUDA, so judges forked afterwards can use it
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    # numpy's OpenBLAS would otherwise start a thread per core at import; every judge and jail is a fork of
+    # this process, and forking is cleanest with one thread (each process computes on one core anyway)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import torch
+    torch.set_num_threads(1)
+
+
+def _warm_lazy_torch() -> None:
+    """torch imports torch._dynamo (and sympy with it) on the first optimizer or meta-device op: ~0.8 s that
+    every forked jail would pay again."""
+    import sympy  # noqa: F401
+    import torch._dynamo  # noqa: F401
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
+
+
+def warm_jail() -> None:
+    """The zygote's share: what notebooks use (matplotlib), and torch's lazy imports, which meta-device ops
+    and optimizers trigger in the jail. (No cell translator: the judge translates the cells.)"""
+    warm_torch()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    _warm_lazy_torch()
+    import autograder.jail.runtime  # noqa: F401  (every jail runs it)
+    from autograder.jail.evidence import warm_ops
+    warm_ops()
+
+
+def warm_judge() -> None:
+    """The grader's share: the cell translator (judges read the student's source) and pytest. Not torch's
+    lazy imports: the checks use no optimizer (solutions.optim), no meta-device op and no assert_close
+    (_support.close), so a judge never pays for torch._dynamo, sympy or torch.distributed.tensor (a test
+    holds them to it)."""
+    warm_torch()
+    import IPython.core.inputtransformer2  # noqa: F401
+    import pytest  # noqa: F401
+
