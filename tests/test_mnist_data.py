@@ -244,3 +244,82 @@ def test_real_mnist_written_as_idx_matches_the_pinned_hashes_and_tampering_is_ca
     _write_idx(tmp_path / "t10k-images-idx3-ubyte", test_images, compress=False)
     with pytest.raises(md.MnistDataError, match="SHA-256 mismatch"):
         md.load_mnist(tmp_path)
+
+
+# -- the threes and sevens of the lesson mnist_basics ------------------------------------------------------
+
+THREES_SEVENS = {"train_3": 6131, "train_7": 6265, "valid_3": 1010, "valid_7": 1028}  # fastbook's MNIST_SAMPLE
+
+
+def test_both_lessons_ship_the_same_loader_file():
+    course = CourseDir(REPO)
+    copies = [course.source("mnist_basics") / "mnist_data.py", course.release("sgd_mnist") / "mnist_data.py",
+              course.release("mnist_basics") / "mnist_data.py"]
+    for copy in copies:
+        assert copy.read_bytes() == MODULE_PATH.read_bytes(), (
+            f"{copy.relative_to(REPO)} differs from {MODULE_PATH.relative_to(REPO)}: edit the sgd_mnist copy, copy it "
+            "over, and run `autograder release` for both lessons")
+
+
+@pytest.fixture(scope="module")
+def threes_sevens():
+    return md.load_threes_sevens()
+
+
+def test_threes_and_sevens_are_fastbooks_mnist_sample(threes_sevens):
+    (train3, train7), (valid3, valid7) = threes_sevens
+    assert md.THREES_SEVENS == THREES_SEVENS
+    for array, n in zip((train3, train7, valid3, valid7), THREES_SEVENS.values()):
+        assert array.shape == (n, 28, 28) and array.dtype == np.float32
+        assert array.min() == 0.0 and array.max() == 1.0
+        assert array.flags.c_contiguous
+
+
+def test_threes_and_sevens_are_every_3_and_7_of_full_mnist_in_order(threes_sevens, full):
+    (x, y), (xv, yv) = full
+    (train3, train7), (valid3, valid7) = threes_sevens
+    for got, images, labels, digit in [(train3, x, y, 3), (train7, x, y, 7), (valid3, xv, yv, 3), (valid7, xv, yv, 7)]:
+        assert np.array_equal(got.reshape(len(got), 784), images[labels == digit])
+    # and they look it: the lower right is where a 3's bottom curve has ink and a 7's stem, going down-left, has little
+    assert train3.mean(0)[20:26, 14:22].sum() > 1.5 * train7.mean(0)[20:26, 14:22].sum()
+
+
+def test_threes_and_sevens_match_their_pinned_hashes(threes_sevens):
+    (train3, train7), (valid3, valid7) = threes_sevens
+    got = {"train_3": train3, "train_7": train7, "valid_3": valid3, "valid_7": valid7}
+    assert {key: md.array_sha256(a) for key, a in got.items()} == {
+        "train_3": "4c9153365f50b4db26f5414d98f8236d4bc54e055b388b8840cdd752b684239d",
+        "train_7": "35bc22ee57e265cec9f458de4182237d06eaeb9b37754e118cb5d232334309bd",
+        "valid_3": "22e9ea3b2eee8b47fdf30328cfa2d0f8ed3d7c0e024233369ffc4666c95e77d1",
+        "valid_7": "58e09bb282247069dc70a7058ca1c6834a3a14183241f99506481cbcd9906dcc",
+    }
+    assert all(md.PINNED_SHA256[key] == md.array_sha256(a) for key, a in got.items())
+
+
+def test_a_smaller_mnist_is_refused_with_the_counts_it_has():
+    with pytest.raises(md.MnistDataError) as err:
+        md.load_threes_sevens("small")
+    message = str(err.value)
+    assert "holds 384 / 405 training and 116 / 95 test images of 3 / 7" in message
+    assert "6131 / 6265" in message and "load_threes_sevens('full')" in message
+
+
+def _write_pickle(path: Path, x, y, xv, yv) -> Path:
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        pickle.dump(((x, y), (xv, yv), (xv[:0], yv[:0])), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def test_the_3s_and_7s_from_your_own_file_load_and_a_changed_pixel_is_caught(tmp_path, full):
+    """A pickle holding only MNIST's 3s and 7s passes the counts; the pinned hashes then tell real from changed."""
+    (x, y), (xv, yv) = full
+    keep, keep_v = np.isin(y, (3, 7)), np.isin(yv, (3, 7))
+    x37, y37, xv37, yv37 = x[keep], y[keep], xv[keep_v], yv[keep_v]
+    (train3, _), (_, valid7) = md.load_threes_sevens(_write_pickle(tmp_path / "real.pkl.gz", x37, y37, xv37, yv37))
+    assert np.array_equal(train3.reshape(-1, 784), x[y == 3]) and np.array_equal(valid7.reshape(-1, 784), xv[yv == 7])
+    changed = xv37.copy()
+    changed[np.flatnonzero(yv37 == 7)[5], 0] = 1.0  # a corner pixel of the sixth 7, blank in the real image
+    tampered = _write_pickle(tmp_path / "changed.pkl.gz", x37, y37, changed, yv37)
+    with pytest.raises(md.MnistDataError, match="valid 7s are not the MNIST images this lesson expects") as err:
+        md.load_threes_sevens(tampered)
+    assert str(tampered) in str(err.value) and "SHA-256 mismatch" in str(err.value)

