@@ -66,6 +66,7 @@ class JailClient:
                  watch: dict[str, dict] | None = None):
         self.zygote, self.spec = zygote, spec
         self.watch = dict(watch or {})                 # graded name -> what the jail watches in its calls (rules)
+        self.notes: dict = {}                          # what one check leaves for another of the same submission
         self._provenance: dict[str, dict] = {}
         self._evidence: dict[str, dict] = {}
         self.startup_budget = startup_budget
