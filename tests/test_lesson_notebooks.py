@@ -1,7 +1,6 @@
 """The lesson itself: the source notebook runs and teaches, the release is generated from it and leaks nothing."""
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -15,14 +14,15 @@ from nbclient.exceptions import CellExecutionError
 
 from autograder.coursedir import CourseDir
 from autograder.release import check_release_in_sync
+from tests.nbtools import defined_names
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "sgd_mnist"
 COURSE = CourseDir(REPO)
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 # CONTRACT §1: each exercise is one cell defining exactly this name.
-CONTRACT_NAMES = ("binary_loss", "categorical_cross_entropy", "softmax", "log_softmax", "matmul",
-                  "LogReg", "fit", "sgd_step", "normalize", "accuracy")
+CONTRACT_NAMES = ("normalize", "binary_loss", "categorical_cross_entropy", "softmax", "log_softmax", "matmul",
+                  "LogReg", "fit", "sgd_step", "accuracy")   # in the lesson's order
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
            "BEGIN MARK SCHEME", "END MARK SCHEME")
 MIN_VALID_ACCURACY = 0.90
@@ -30,8 +30,15 @@ CELL_TIMEOUT_S = 300
 ACCURACY_LINE = re.compile(r"^validation accuracy: (\d\.\d+)", re.MULTILINE)
 
 
-def _read(folder: Path) -> nbformat.NotebookNode:
-    return nbformat.read(folder / NOTEBOOK, as_version=4)
+LESSONS = ("sgd_mnist", "mnist_basics")   # the structure and release tests below hold for every lesson of the course
+# CONTRACT §1 and §1b: each lesson's exercises, in its order
+EXERCISES = {"sgd_mnist": CONTRACT_NAMES,
+             "mnist_basics": ("mean_image", "mnist_distance", "is_3", "init_params", "linear1", "sigmoid",
+                              "mnist_loss", "calc_grad", "train_epoch", "batch_accuracy", "BasicOptim")}
+
+
+def _read(folder: Path, notebook: str = NOTEBOOK) -> nbformat.NotebookNode:
+    return nbformat.read(folder / notebook, as_version=4)
 
 
 def _execute(folder: Path, tmp: Path, *, allow_errors: bool = False) -> tuple[nbformat.NotebookNode, Exception | None]:
@@ -48,44 +55,6 @@ def _execute(folder: Path, tmp: Path, *, allow_errors: bool = False) -> tuple[nb
     except CellExecutionError as err:
         return nb, err
     return nb, None
-
-
-def _code(cell) -> str:
-    """A code cell's source with IPython magics and shell escapes commented out, so that `ast` can parse it."""
-    return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
-                     for line in cell.source.splitlines())
-
-
-def _defined_names(cell) -> set[str]:
-    """Top-level names a code cell binds: def, class, assignments, imports, for/with targets."""
-    names: set[str] = set()
-
-    def targets(node):
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, (ast.Tuple, ast.List)):
-            for elt in node.elts:
-                targets(elt)
-        elif isinstance(node, ast.Starred):
-            targets(node.value)
-
-    for node in ast.parse(_code(cell)).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                targets(target)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            targets(node.target)
-        elif isinstance(node, (ast.For, ast.AsyncFor)):
-            targets(node.target)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if item.optional_vars is not None:
-                    targets(item.optional_vars)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    return names
 
 
 def _nbgrader(cell) -> dict:
@@ -155,13 +124,15 @@ def test_release_notebook_runs_until_the_first_stub(tmp_path):
 
 
 @pytest.mark.slow
-def test_release_regenerates_byte_for_byte():
-    assert check_release_in_sync(assignment=ASSIGNMENT, course_root=REPO) == []
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_regenerates_byte_for_byte(lesson):
+    assert check_release_in_sync(assignment=lesson, course_root=REPO) == []
 
 
-def test_release_files_hold_no_markers():
-    files = [p for p in COURSE.release(ASSIGNMENT).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    assert {p.name for p in files} >= {NOTEBOOK, "mnist_data.py"}
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_files_hold_no_markers(lesson):
+    files = [p for p in COURSE.release(lesson).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert {p.name for p in files} == {f"{lesson}.ipynb", "mnist_data.py"}
     for path in files:
         text = path.read_text(encoding="utf-8")
         for marker in MARKERS:
@@ -184,10 +155,11 @@ def _solution_lines(nb) -> set[str]:
     return lines - public
 
 
-def test_release_contains_no_solution_code():
-    leaked_from = _solution_lines(_read(COURSE.source(ASSIGNMENT)))
-    assert len(leaked_from) >= 20, "the source should hold the solutions"
-    release = _read(COURSE.release(ASSIGNMENT))
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_contains_no_solution_code(lesson):
+    leaked_from = _solution_lines(_read(COURSE.source(lesson), f"{lesson}.ipynb"))
+    assert len(leaked_from) >= 15, "the source should hold the solutions"
+    release = _read(COURSE.release(lesson), f"{lesson}.ipynb")
     release_lines = {line.strip() for cell in release.cells for line in cell.source.splitlines()}
     assert not leaked_from & release_lines, f"solution lines in the release: {sorted(leaked_from & release_lines)}"
     for cell in release.cells:
@@ -196,8 +168,9 @@ def test_release_contains_no_solution_code():
         assert not cell.get("outputs"), "the release should carry no outputs"
 
 
-def test_release_matches_source_outside_the_solutions():
-    source, release = _read(COURSE.source(ASSIGNMENT)), _read(COURSE.release(ASSIGNMENT))
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_matches_source_outside_the_solutions(lesson):
+    source, release = (_read(folder, f"{lesson}.ipynb") for folder in (COURSE.source(lesson), COURSE.release(lesson)))
     assert [_nbgrader(c)["grade_id"] for c in source.cells] == [_nbgrader(c)["grade_id"] for c in release.cells]
     for s, r in zip(source.cells, release.cells):
         if not _nbgrader(s).get("solution"):
@@ -209,29 +182,34 @@ def test_release_matches_source_outside_the_solutions():
 
 
 @pytest.mark.parametrize("where", ["source", "release"])
-def test_every_contract_name_is_defined_by_exactly_one_cell(where):
-    nb = _read(getattr(COURSE, where)(ASSIGNMENT))
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_contract_name_is_defined_by_exactly_one_cell(lesson, where):
+    nb = _read(getattr(COURSE, where)(lesson), f"{lesson}.ipynb")
     code = [c for c in nb.cells if c.cell_type == "code"]
-    for name in CONTRACT_NAMES:
-        cells = [c for c in code if name in _defined_names(c)]
+    for name in EXERCISES[lesson]:
+        cells = [c for c in code if name in defined_names(c)]
         assert len(cells) == 1, f"{name} is defined in {len(cells)} cells of the {where} notebook"
         meta = _nbgrader(cells[0])
         assert meta.get("solution") and meta.get("grade_id") == name, f"{name} should live in its exercise cell"
-        assert _defined_names(cells[0]) == {name}, f"the {name} cell should define nothing else"
+        assert defined_names(cells[0]) == {name}, f"the {name} cell should define nothing else"
     exercises = [_nbgrader(c)["grade_id"] for c in code if _nbgrader(c).get("solution")]
-    assert sorted(exercises) == sorted(CONTRACT_NAMES)
+    assert exercises == list(EXERCISES[lesson]), "the exercises, in the lesson's order"
 
 
 @pytest.mark.parametrize("where", ["source", "release"])
-def test_notebooks_are_valid_nbgrader_v3_with_unique_ids(where):
-    nb = _read(getattr(COURSE, where)(ASSIGNMENT))
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_notebooks_are_valid_nbgrader_v3_with_unique_ids(lesson, where):
+    nb = _read(getattr(COURSE, where)(lesson), f"{lesson}.ipynb")
     nbformat.validate(nb)
     ids = [_nbgrader(c).get("grade_id") for c in nb.cells]
     assert all(ids) and len(set(ids)) == len(ids), "every cell needs a unique nbgrader grade_id"
     assert {_nbgrader(c).get("schema_version") for c in nb.cells} == {3}
+    assert all(_nbgrader(c).get("grade") is False for c in nb.cells), "the kit grades with hidden checks, not nbgrader"
+    assert all(_nbgrader(c).get("locked") is not _nbgrader(c).get("solution") for c in nb.cells), (
+        "exercise cells are the only unlocked cells")
     assert nb.metadata["kernelspec"]["name"] == "python3"
     if where == "release":
-        raw = json.loads((COURSE.release(ASSIGNMENT) / NOTEBOOK).read_text())
+        raw = json.loads((COURSE.release(lesson) / f"{lesson}.ipynb").read_text())
         assert "version" not in raw["metadata"].get("language_info", {}), "no machine-specific metadata"
 
 

@@ -9,13 +9,13 @@ grading run per batch) to keep this fast. The kit's own solutions: tests/test_mn
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import pytest
 
+import catalogue as sgd_catalogue
 import catalogue_mnist_basics as catalogue
 from _grading import COURSE, grade, hints, short_of_full
+from catalogue import batches, write
 
 pytestmark = pytest.mark.slow
 
@@ -24,31 +24,8 @@ BUNDLE = COURSE.bundle("mnist_basics")
 
 def notebook(replace: dict[str, str] | None = None) -> nbformat.NotebookNode:
     """The imports cell, then one cell per exercise: BASE's, or `replace`'s where given."""
-    cells = {**catalogue.BASE, **(replace or {})}
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(catalogue.IMPORTS)] + [
-        nbformat.v4.new_code_cell(cells[e].strip()) for e in catalogue.EXERCISES]
-    return nb
-
-
-def write(nb: nbformat.NotebookNode, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(path))
-    return path
-
-
-def batches(entries: list[catalogue.Entry]) -> list[list[catalogue.Entry]]:
-    """As few groups as possible, no group holding two entries of the same exercise (one grading run each)."""
-    groups: list[list[catalogue.Entry]] = []
-    for entry in entries:
-        for group in groups:
-            if all(e.exercise != entry.exercise for e in group):
-                group.append(entry)
-                break
-        else:
-            groups.append([entry])
-    return groups
+    return sgd_catalogue.notebook(replace, base={e: catalogue.BASE[e] for e in catalogue.EXERCISES},
+                                  imports=catalogue.IMPORTS)
 
 
 WRONG_BATCHES = batches(catalogue.WRONG)

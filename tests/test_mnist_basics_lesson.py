@@ -7,9 +7,7 @@ that one cell out and a separate test pins its text and metadata.
 """
 from __future__ import annotations
 
-import ast
 import base64
-import json
 import os
 import re
 import shutil
@@ -23,7 +21,6 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from autograder.coursedir import CourseDir
-from autograder.release import check_release_in_sync
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "mnist_basics"
@@ -32,8 +29,6 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 # CONTRACT §1b, in the lesson's order: each exercise is one cell defining exactly this name.
 CONTRACT_NAMES = ("mean_image", "mnist_distance", "is_3", "init_params", "linear1", "sigmoid", "mnist_loss",
                   "calc_grad", "train_epoch", "batch_accuracy", "BasicOptim")
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-           "BEGIN MARK SCHEME", "END MARK SCHEME")
 SELF_CHECK = "self_check"
 SELF_CHECK_CODE = """\
 # Optional: check your work against the hidden checks from inside Jupyter (needs the autograder kit).
@@ -83,44 +78,6 @@ def _execute(folder: Path, tmp: Path, *, allow_errors: bool = False):
     except CellExecutionError as err:
         return nb, err, time.monotonic() - start
     return nb, None, time.monotonic() - start
-
-
-def _code(cell) -> str:
-    """A code cell's source with IPython magics commented out, so that `ast` can parse it."""
-    return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
-                     for line in cell.source.splitlines())
-
-
-def _defined_names(cell) -> set[str]:
-    """Top-level names a code cell binds: def, class, assignments, imports, for/with targets."""
-    names: set[str] = set()
-
-    def targets(node):
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, (ast.Tuple, ast.List)):
-            for elt in node.elts:
-                targets(elt)
-        elif isinstance(node, ast.Starred):
-            targets(node.value)
-
-    for node in ast.parse(_code(cell)).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                targets(target)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            targets(node.target)
-        elif isinstance(node, (ast.For, ast.AsyncFor)):
-            targets(node.target)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if item.optional_vars is not None:
-                    targets(item.optional_vars)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    return names
 
 
 def _text(cell) -> str:
@@ -292,58 +249,8 @@ def test_last_cell_is_the_optional_self_check(where):
 # -- the release: generated, in sync, free of solutions, runs with the stubs -------------------------------
 
 
-@pytest.mark.slow
-def test_release_regenerates_byte_for_byte():
-    assert check_release_in_sync(assignment=ASSIGNMENT, course_root=REPO) == []
-
-
-def test_release_files_hold_no_markers():
-    files = [p for p in COURSE.release(ASSIGNMENT).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    assert {p.name for p in files} == {NOTEBOOK, "mnist_data.py"}
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        for marker in MARKERS:
-            assert marker not in text, f"{path.relative_to(REPO)} contains '{marker}'"
-
-
-def _solution_lines(nb) -> set[str]:
-    """Distinctive lines inside the source's solution regions (lines also shown elsewhere are public)."""
-    inside, lines = False, set()
-    for cell in nb.cells:
-        if not _nbgrader(cell).get("solution"):
-            continue
-        for line in cell.source.splitlines():
-            if "BEGIN SOLUTION" in line or "END SOLUTION" in line:
-                inside = "BEGIN" in line
-            elif inside and line.strip() and not line.strip().startswith("#"):
-                lines.add(line.strip())
-    public = {line.strip() for cell in nb.cells if not _nbgrader(cell).get("solution")
-              for line in cell.source.splitlines()}
-    return lines - public
-
-
-def test_release_contains_no_solution_code():
-    leaked_from = _solution_lines(_read(COURSE.source(ASSIGNMENT)))
-    assert len(leaked_from) >= 15, "the source should hold the solutions"
-    release = _read(COURSE.release(ASSIGNMENT))
-    release_lines = {line.strip() for cell in release.cells for line in cell.source.splitlines()}
-    assert not leaked_from & release_lines, f"solution lines in the release: {sorted(leaked_from & release_lines)}"
-    for cell in release.cells:
-        if _nbgrader(cell).get("solution"):
-            assert "raise NotImplementedError()" in cell.source
-        assert not cell.get("outputs"), "the release should carry no outputs"
-
-
-def test_release_matches_source_outside_the_solutions():
-    source, release = _read(COURSE.source(ASSIGNMENT)), _read(COURSE.release(ASSIGNMENT))
-    assert [_nbgrader(c)["grade_id"] for c in source.cells] == [_nbgrader(c)["grade_id"] for c in release.cells]
-    for s, r in zip(source.cells, release.cells):
-        if not _nbgrader(s).get("solution"):
-            assert s.source == r.source, f"cell {_nbgrader(s)['grade_id']} changed on release"
-        else:
-            assert r.metadata.get("deletable") is False, "exercise cells should not be deletable"
-        if _nbgrader(s).get("locked") and s.cell_type == "code":
-            assert r.metadata.get("editable") is False, "instructions and check cells should be read-only"
+# The release's structure (in sync, no markers, no solution code, source == release outside the solutions) is
+# tested for every lesson in tests/test_lesson_notebooks.py.
 
 
 @pytest.mark.slow
@@ -369,36 +276,6 @@ def test_release_notebook_runs_with_the_stubs_without_crashing_the_kernel(tmp_pa
 
 
 # -- structure ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("where", ["source", "release"])
-def test_every_contract_name_is_defined_by_exactly_one_cell(where):
-    nb = _read(getattr(COURSE, where)(ASSIGNMENT))
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for name in CONTRACT_NAMES:
-        cells = [c for c in code if name in _defined_names(c)]
-        assert len(cells) == 1, f"{name} is defined in {len(cells)} cells of the {where} notebook"
-        meta = _nbgrader(cells[0])
-        assert meta.get("solution") and meta.get("grade_id") == name, f"{name} should live in its exercise cell"
-        assert _defined_names(cells[0]) == {name}, f"the {name} cell should define nothing else"
-    exercises = [_nbgrader(c)["grade_id"] for c in code if _nbgrader(c).get("solution")]
-    assert exercises == list(CONTRACT_NAMES), "the exercises, in the lesson's order"
-
-
-@pytest.mark.parametrize("where", ["source", "release"])
-def test_notebooks_are_valid_nbgrader_v3_with_unique_ids(where):
-    nb = _read(getattr(COURSE, where)(ASSIGNMENT))
-    nbformat.validate(nb)
-    ids = [_nbgrader(c).get("grade_id") for c in nb.cells]
-    assert all(ids) and len(set(ids)) == len(ids), "every cell needs a unique nbgrader grade_id"
-    assert {_nbgrader(c).get("schema_version") for c in nb.cells} == {3}
-    assert all(_nbgrader(c).get("grade") is False for c in nb.cells), "the kit grades with hidden checks, not nbgrader"
-    assert all(_nbgrader(c).get("locked") is not _nbgrader(c).get("solution") for c in nb.cells), (
-        "exercise cells are the only unlocked cells")
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    if where == "release":
-        raw = json.loads((COURSE.release(ASSIGNMENT) / NOTEBOOK).read_text())
-        assert "version" not in raw["metadata"].get("language_info", {}), "no machine-specific metadata"
 
 
 def test_source_notebook_is_saved_without_outputs():

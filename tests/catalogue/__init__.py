@@ -94,13 +94,14 @@ class Entry:
     after: str = ""         # a cell appended at the end of the notebook (e.g. one that rebinds the name)
 
 
-def notebook(replace: dict[str, str] | None = None, after: list[str] = ()) -> nbformat.NotebookNode:
-    """`BASE` as a notebook (an imports cell, then one cell per exercise), with `replace`'s cells swapped in and
-    the `after` cells appended."""
-    cells = {**BASE, **(replace or {})}
+def notebook(replace: dict[str, str] | None = None, after: list[str] = (), *, base: dict[str, str] = BASE,
+             imports: str = IMPORTS) -> nbformat.NotebookNode:
+    """`base` (a lesson's from-scratch cells, sgd_mnist's by default) as a notebook: an imports cell, then one cell
+    per exercise in `base`'s order, with `replace`'s cells swapped in and the `after` cells appended."""
+    cells = {**base, **(replace or {})}
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = ([nbformat.v4.new_code_cell(IMPORTS)] + [nbformat.v4.new_code_cell(cells[e].strip()) for e in EXERCISES]
+    nb.cells = ([nbformat.v4.new_code_cell(imports)] + [nbformat.v4.new_code_cell(cells[e].strip()) for e in base]
                 + [nbformat.v4.new_code_cell(code) for code in after if code])
     return nb
 
