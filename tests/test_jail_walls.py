@@ -19,7 +19,10 @@ from autograder.grader import hidden_paths
 from tests._grading import BUNDLE
 from tests.nbtools import REPO
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root here")
+ROOT = os.geteuid() == 0
+# The namespace walls need root here (CI and graders run as root in a container); the rlimits fallback is what
+# a student's laptop gets, and its tests run as anyone.
+needs_root = pytest.mark.skipif(not ROOT, reason="namespaces need root here: run the suite as root to test them")
 
 PROBE = r'''
 import os, glob, socket, subprocess, sys
@@ -106,6 +109,7 @@ def jail(zygote):
     session.close()
 
 
+@needs_root
 def test_isolation_is_real(jail):
     assert jail.isolation == "namespaces"
     uid, euid, pid = jail.call("probe_ids").value
@@ -113,6 +117,7 @@ def test_isolation_is_real(jail):
     assert pid == 1                             # its own PID namespace
 
 
+@needs_root
 def test_cannot_read_course_checks_or_solutions(jail):
     secret_files = [str(REPO / "source/sgd_mnist/sgd_mnist.ipynb"), str(REPO / "solutions/sgd_mnist/reference.py"),
                     str(REPO / "solutions/sgd_mnist/test_softmax.py"), "/etc/shadow",
@@ -125,6 +130,7 @@ def test_cannot_read_course_checks_or_solutions(jail):
     assert jail.call("probe_modules").value == []   # nothing of the judge's side is in the jail's memory
 
 
+@needs_root
 def test_cannot_write_outside_scratch(jail, tmp_path):
     targets = [str(REPO / "x.txt"), "/etc/x", "/usr/x", str(tmp_path / "x"), "/workspace/ok.txt", "/tmp/ok.txt"]
     out = jail.call("probe_write", targets).value
@@ -133,6 +139,7 @@ def test_cannot_write_outside_scratch(jail, tmp_path):
     assert not (REPO / "x.txt").exists() and not (tmp_path / "x").exists()
 
 
+@needs_root
 def test_cannot_reach_host_loopback(jail):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -156,12 +163,14 @@ def _accept(server):
         return None
 
 
+@needs_root
 def test_cannot_see_grader_environment(jail):
     env = jail.call("probe_env").value
     assert "AUTOGRADER_TEST_SECRET" not in env and "s3cret-value" not in str(env)
     assert set(env) <= {"PATH", "HOME", "MPLBACKEND", "LANG", "OMP_NUM_THREADS", "MPLCONFIGDIR"}
 
 
+@needs_root
 def test_process_spray_is_capped_and_leaves_nothing(zygote):
     session = zygote.session()
     client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(BUNDLE), cell_timeout=20))
@@ -182,11 +191,13 @@ def _processes_of(uid: int) -> list[str]:
     return [line for line in out.splitlines() if line.split() and int(line.split()[0]) == uid]
 
 
+@needs_root
 def test_memory_hog_is_stopped(jail):
     assert jail.call("probe_memory").value == "MemoryError"
     assert jail.call("probe_ids").value[2] == 1        # and the jail still answers
 
 
+@needs_root
 def test_malicious_reduce_and_tensor_subclass_change_nothing(zygote):
     cells = [(0, "import torch\n"
                  "class Evil:\n"
@@ -220,7 +231,8 @@ def test_fallback_without_namespaces_still_grades_and_says_so():
     try:
         session = z.session(isolation="rlimits")      # what AUTOGRADER_ISOLATION=rlimits asks for
         client = JailClient(session, JailSpec(cells=[(0, PROBE)], hidden=hidden_paths(BUNDLE), cell_timeout=20))
-        assert client.call("probe_ids").value[0] >= 200_000       # still not root
+        uid = client.call("probe_ids").value[0]
+        assert uid >= 200_000 if ROOT else uid == os.geteuid()   # root drops to a jail uid; anyone else stays
         assert client.isolation.startswith("rlimits-only")
         assert "AUTOGRADER_TEST_SECRET" not in client.call("probe_env").value
         assert client.call("probe_memory").value == "MemoryError"
@@ -235,6 +247,7 @@ def _children_of(pid: int) -> list[str]:
     return [line for line in out.splitlines() if line.split() and int(line.split()[0]) == pid]
 
 
+@needs_root   # without root the fallback cannot kill a detached process of the same uid: said in the README
 @pytest.mark.parametrize("isolation", ["namespaces", "rlimits"])
 def test_session_reaps_its_jails_and_their_scratch(isolation):
     """Each jail is one fork of the session server (no middle process): the server reaps the jails its judge
@@ -252,8 +265,12 @@ def test_session_reaps_its_jails_and_their_scratch(isolation):
             client.close()
         server = [int(line.split()[1]) for line in _children_of(z.pid)]
         assert len(server) == 1
-        # every jail is dead; those killed before the last spawn request but the one just before it are reaped
-        assert all("Z" in c.split()[2] for c in _children_of(server[0]))
+        # every jail is dead (the last one killed may take a moment: its PID namespace is torn down with it);
+        # those killed before the last spawn request but the one just before it are reaped
+        deadline = time.monotonic() + 10
+        while not all("Z" in c.split()[2] for c in _children_of(server[0])) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all("Z" in c.split()[2] for c in _children_of(server[0])), _children_of(server[0])
         assert len(_children_of(server[0])) <= 2
         session.close()
         deadline = time.monotonic() + 10
@@ -270,6 +287,7 @@ def test_session_reaps_its_jails_and_their_scratch(isolation):
         z.close()
 
 
+@needs_root
 def test_the_graders_zygote_holds_no_secrets_either():
     """The CLI's path: the zygote is a fresh interpreter started before the grader imports the checks. Its
     jails see none of the judge's modules, nor the checks' package."""
