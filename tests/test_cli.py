@@ -68,13 +68,22 @@ def test_help_is_instant_and_imports_nothing_heavy():
     (["export", "gradescope", "no_such", "--out", "x.zip"], "unknown assignment"),
     (["export", "gradescope", "--out", "x.zip", "--visibility", "always"], "invalid choice"),
 ])
-def test_bad_usage_exits_2_without_traceback(args, message, tmp_path, capsys):
+def test_bad_usage_exits_2_without_traceback(args, message, capsys):
+    before = _tree_state()
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert not list(tmp_path.iterdir())
+    assert _tree_state() == before       # refused before anything was written
+
+
+def _tree_state() -> str:
+    """What git sees in the course (the cwd of these calls), ignored folders included, untracked ones listed;
+    not bytecode caches, which the other test worker's imports may be writing meanwhile."""
+    out = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    return "\n".join(line for line in out.splitlines() if "__pycache__" not in line)
 
 
 def test_console_script_exit_code_and_stderr(tmp_path):
