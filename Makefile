@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test release validate bench labextension clean-venv
+.PHONY: demo test release validate bench ab labextension clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# This working tree against an earlier revision, on the same class, in one run: `make ab REV=<commit>`.
+REV ?= HEAD
+ab: $(STAMP)
+	$(BIN)/python benchmarks/ab.py $(REV)
 
 clean-venv:
 	rm -rf $(VENV)

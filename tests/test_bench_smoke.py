@@ -53,3 +53,31 @@ def test_bench_class_builder(tmp_path):
 
     result = grade(bc.notebook(reference), reference)
     assert result.score == result.max_score > 0, result.exercise_scores()
+
+
+def test_ab_grades_the_same_class_on_both_sides(tmp_path):
+    """`make ab`'s tool, on HEAD against this tree: both sides build and grade the class; where the tree is
+    HEAD (a clean clone) the two give the class the same points."""
+    import subprocess
+    out = tmp_path / "ab.json"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "HEAD", "--n", "3", "--rounds", "1",
+                           "--jobs", "1", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    (a, b), = [(f["a"], f["b"]) for f in figures["jobs"].values()]
+    assert len(a) == len(b) == 1 and a[0] > 0 and b[0] > 0
+    assert "B ÷ A" in done.stdout and len(figures["points"]) == 2
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "autograder", "solutions", "source", "release",
+                              "benchmarks/classbuild.py"], cwd=REPO, capture_output=True, text=True).stdout
+    if not changed:   # this tree grades as HEAD does (always so on a clean clone): the same points twice
+        assert len(set(figures["points"].values())) == 1, figures["points"]
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True).stdout
+    assert str(tmp_path) not in worktrees and "autograder-ab-" not in worktrees, "the side's worktree is removed"
+
+
+def test_ab_refuses_what_is_not_a_commit():
+    import subprocess
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "no-such-revision"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not a commit of this repository" in done.stderr
+    assert "Traceback" not in done.stderr

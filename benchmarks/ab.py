@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""An earlier revision of the engine against this working tree, side by side, in one run (`make ab REV=...`).
+
+A shared machine drifts by far more than a change to the engine costs (the same `make bench` varied by ±50%
+over a day), so figures from two days cannot be compared. This builds the same sgd_mnist class once per side
+(each with its own revision's `benchmarks/classbuild.py`: the same students, each side's own bundle layout),
+then grades it with `autograder grade --jobs J` for every J in `--jobs`, alternating the two sides within
+each round, and prints every wall, the medians and the round-by-round ratio (this tree ÷ REV).
+
+Side A is REV, checked out in a temporary git worktree and imported from there (PYTHONPATH before the
+editable install); side B is this working tree, the installed kit (its jail zygote starts with a clean
+environment and imports the installed kit, so B cannot be another revision).
+
+Usage:  python benchmarks/ab.py REV [--n 60] [--rounds 3] [--jobs 1 2] [--out FILE.json] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "sgd_mnist"
+
+BUILD = """\
+import json, sys
+from pathlib import Path
+sys.path.insert(0, str(Path(sys.argv[1]) / "benchmarks"))
+import autograder, classbuild
+bc = classbuild.build(Path(sys.argv[2]), int(sys.argv[3]))
+print(json.dumps({"course": str(bc.autograder_course), "submitted": str(bc.submitted),
+                  "kit": autograder.__file__}))
+"""
+
+
+def side_env(tree: Path | None) -> dict:
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
+def build(tree: Path, env: dict, root: Path, n: int) -> dict:
+    root.mkdir(parents=True)   # also the cwd: `python -c` and `-m` put the cwd first on sys.path
+    done = subprocess.run([sys.executable, "-c", BUILD, str(tree), str(root), str(n)], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise SystemExit(f"building the class at {tree} failed:\n{done.stderr[-3000:]}")
+    made = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(made["kit"]).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"the side at {tree} imported the kit from {made['kit']}")
+    return made
+
+
+def grade(side: dict, jobs: int, out: Path) -> dict:
+    course = Path(side["course"])
+    for leftover in ("gradebook.db", "feedback"):        # every run starts from the same state
+        path = course / leftover
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "autograder.cli", "grade", ASSIGNMENT, "--submissions", side["submitted"],
+           "--out", str(out), "--jobs", str(jobs), "--force", "--course-root", str(course)] + side["extra"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=course, env=side["env"], capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - start
+    if done.returncode != 0 or not (out / "grades.csv").is_file():
+        raise SystemExit(f"{side['name']}: grade --jobs {jobs} failed:\n{done.stderr[-3000:]}")
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    total = sum(float(v) for r in rows for k, v in r.items() if k not in ("student_id", "status") and v)
+    return {"wall_s": round(wall, 2), "graded": sum(r["status"] == "graded" for r in rows), "points": total}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
+    p.add_argument("rev", help="the earlier revision (a commit, tag or branch of this repository)")
+    p.add_argument("--n", type=int, default=60, help="submissions in the class (default 60)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds; each grades both sides once per --jobs")
+    p.add_argument("--jobs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="the --jobs to compare")
+    p.add_argument("--out", type=Path, help="write every figure to this JSON file")
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = p.parse_args(argv)
+    jobs_list = sorted(set(args.jobs))
+
+    rev = subprocess.run(["git", "rev-parse", "--verify", f"{args.rev}^{{commit}}"], cwd=REPO,
+                         capture_output=True, text=True)
+    if rev.returncode != 0:
+        p.error(f"{args.rev!r} is not a commit of this repository")
+    commit = rev.stdout.strip()
+    work = Path(tempfile.mkdtemp(prefix="autograder-ab-"))
+    tree_a = work / "tree-a"
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree_a), commit], cwd=REPO, check=True)
+    try:
+        sides = []
+        for name, tree, env in ((f"A {commit[:7]}", tree_a, side_env(tree_a)),
+                                ("B this tree", REPO, side_env(None))):
+            print(f"building the class of {args.n} for {name} ...", flush=True)
+            side = build(tree, env, work / name.split()[0], args.n)
+            helptext = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "--help"], env=env,
+                                      cwd=work, capture_output=True, text=True).stdout
+            # since #11 the kit writes nbgrader's gradebook only when asked; before, always
+            side.update(name=name, env=env, extra=["--gradebook"] if "--gradebook" in helptext else [])
+            sides.append(side)
+        walls: dict[str, dict[int, list]] = {s["name"]: {j: [] for j in jobs_list} for s in sides}
+        points: dict[str, float] = {}
+        for r in range(args.rounds):
+            for j in jobs_list:
+                order = sides if (r + j) % 2 == 0 else sides[::-1]   # neither side always goes first
+                for side in order:
+                    res = grade(side, j, work / f"out-{side['name'].split()[0]}")
+                    walls[side["name"]][j].append(res["wall_s"])
+                    points[side["name"]] = res["points"]
+                    print(f"  round {r + 1}  --jobs {j}  {side['name']:<14} {res['wall_s']:7.2f} s  "
+                          f"({res['graded']} graded)", flush=True)
+        a, b = (s["name"] for s in sides)
+        print(f"\n{args.n} submissions, {args.rounds} rounds, {os.cpu_count()} cores\n")
+        print("| --jobs | A walls s | B walls s | A median | B median | B ÷ A (medians) | B ÷ A by round |")
+        print("|---|---|---|---|---|---|---|")
+        summary = {}
+        for j in jobs_list:
+            wa, wb = walls[a][j], walls[b][j]
+            ma, mb = statistics.median(wa), statistics.median(wb)
+            paired = [round(y / x, 2) for x, y in zip(wa, wb)]
+            summary[j] = {"a": wa, "b": wb, "ratio_of_medians": round(mb / ma, 3), "ratios": paired}
+            print(f"| {j} | {', '.join(f'{w:.1f}' for w in wa)} | {', '.join(f'{w:.1f}' for w in wb)} | "
+                  f"{ma:.1f} | {mb:.1f} | {mb / ma:.2f} | {', '.join(map(str, paired))} |")
+        print(f"\npoints given to the class: A {points[a]:g}, B {points[b]:g}")
+        if args.out:
+            args.out.write_text(json.dumps({"rev": commit, "n": args.n, "rounds": args.rounds,
+                                            "jobs": summary, "points": points}, indent=1) + "\n")
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree_a)], cwd=REPO, capture_output=True)
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
