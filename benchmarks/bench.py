@@ -540,8 +540,9 @@ def print_report(r: dict) -> None:
             + (f"   exit code {rc}" if rc else ""))
     for k, v in c["median_s"].items():
         ratio = c["ratio_to_import_torch"].get(k)
+        codes = c["exit_codes"][k]
         say(f"  {k:<38} {v:6.2f} s" + (f"   {ratio:.2f}x import torch" if ratio else "")
-            + f"   runs {c['runs_s'][k]}" + (f"   exit codes {c['exit_codes'][k]}" if c["exit_codes"][k] != [0] else ""))
+            + f"   runs {c['runs_s'][k]}" + (f"   exit codes {codes}" if codes != [0] else ""))
     a = r.get("autograde")
     if a:
         say(f"%autograde NOTEBOOK in a Jupyter kernel, execute request to reply ({a['rounds']} rounds, medians; "
