@@ -41,6 +41,7 @@ class JailSpec:
     cell_timeout: float = 30.0
     limits: walls.Limits = field(default_factory=walls.Limits)
     watch_names: list[str] = field(default_factory=list)    # graded names whose bindings the jail reports
+    compiled: dict[str, bytes] = field(default_factory=dict)  # __pycache__ name -> .pyc (see _bytecode)
 
 
 @dataclass
@@ -76,10 +77,12 @@ def _jail_main(sock: socket.socket, spec: JailSpec, isolation: str, uid: int, sc
     try:
         if isolation == "namespaces":
             walls.build_root(hidden=[Path(h) for h in spec.hidden],
-                             files={k: v.encode() for k, v in spec.files.items()}, limits=spec.limits)
+                             files={k: v.encode() for k, v in spec.files.items()}, limits=spec.limits,
+                             compiled=spec.compiled)
         else:  # no private filesystem: a scratch folder of its own (removed by the session afterwards)
             for name, text in spec.files.items():
                 Path(scratch, os.path.basename(name)).write_text(text)
+            walls.write_compiled(scratch, spec.compiled)
             if os.geteuid() == 0:
                 os.chown(scratch, uid, uid)
             os.chdir(scratch)
@@ -285,12 +288,13 @@ def _serve_session(chan: socket.socket, *, isolation: str) -> None:
     cgroups = walls.JailCgroups()
     sealed = walls.key_filter_supported()   # jails' key syscalls are refused: no keys of theirs to clear
     jails: dict[int, tuple] = {}   # init pid -> (scratch folder, '' with namespaces; its uid; its cgroup)
+    compiled: dict[tuple[str, str], tuple[str, bytes] | None] = {}
     try:
         while True:
             header, _ = wire.recv(chan)
             _reap(jails, cgroups=cgroups, sealed=sealed)
             spec = JailSpec(cells=[], files=header["files"], hidden=header["hidden"],
-                            limits=walls.Limits(**header["limits"]))
+                            limits=walls.Limits(**header["limits"]), compiled=_bytecode(header["files"], compiled))
             handle, scratch = fork_jail(spec, uid=header["uid"], pid_ns=pid_ns, cgroups=cgroups)
             jails[handle.init_pid] = (scratch, header["uid"], handle.cgroup)
             wire.send(chan, {"init": handle.init_pid, "isolation": handle.isolation})
@@ -308,6 +312,38 @@ def _serve_session(chan: socket.socket, *, isolation: str) -> None:
     _reap(jails, block=True, cgroups=cgroups, sealed=sealed)
     cgroups.unused(None)
     os._exit(0)
+
+
+def _bytecode(files: dict[str, str], cache: dict) -> dict[str, bytes]:
+    """The public .py files compiled once per session, as the `.pyc` files Python would write for them next to
+    the notebook (`__pycache__/NAME.cpython-3XY.pyc`, checked against the source's hash when imported): each
+    jail's `import` of a helper then reads its bytecode instead of compiling it again (~4 ms per jail). The
+    session server only compiles the instructor's public files (no code runs); a file that does not compile
+    gets no .pyc, so the jail's import reports its error as Python would."""
+    import importlib.util
+    import marshal
+    out = {}
+    for name, text in files.items():
+        base = os.path.basename(name)
+        if not base.endswith(".py"):
+            continue
+        key = (base, text)
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            source = text.encode()
+            try:
+                code = compile(source, f"{walls.SCRATCH}/{base}", "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                cache[key] = None
+            else:   # PEP 552: magic, flags (hash-based, checked), the source's hash, the marshalled code
+                cache[key] = (os.path.basename(importlib.util.cache_from_source(base)),
+                              importlib.util.MAGIC_NUMBER + (3).to_bytes(4, "little")
+                              + importlib.util.source_hash(source) + marshal.dumps(code))
+        if cache[key] is not None:
+            pyc, data = cache[key]
+            out[pyc] = data
+    return out
 
 
 def _reap(jails: dict[int, tuple], *, block: bool = False, cgroups: walls.JailCgroups | None = None,

@@ -171,9 +171,11 @@ def _inside(path: str, folder: str) -> bool:
 MASKED_PROC = ("keys", "key-users")   # as Docker masks them
 
 
-def build_root(*, hidden: list[Path], files: dict[str, bytes], limits: Limits) -> None:
+def build_root(*, hidden: list[Path], files: dict[str, bytes], limits: Limits,
+               compiled: dict[str, bytes] | None = None) -> None:
     """In the jail's PID-1 process: a fresh tmpfs root with read-only system binds, /proc, minimal /dev,
-    a writable scratch with the assignment's public files; then chroot into it."""
+    a writable scratch with the assignment's public files (and their bytecode, `compiled`); then chroot into
+    it."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     base = "/mnt" if os.path.isdir("/mnt") else "/tmp"
     mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,nr_inodes=16,mode=755")
@@ -208,8 +210,18 @@ def build_root(*, hidden: list[Path], files: dict[str, bytes], limits: Limits) -
             mount("tmpfs", root + h, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,nr_inodes=2,mode=555")
     for name, data in files.items():
         Path(f"{root}{SCRATCH}/{os.path.basename(name)}").write_bytes(data)
+    write_compiled(f"{root}{SCRATCH}", compiled or {})
     os.chroot(root)
     os.chdir(SCRATCH)
+
+
+def write_compiled(folder: str, compiled: dict[str, bytes]) -> None:
+    """The public files' bytecode into `folder`/__pycache__ (owned by root: a jail that edits a helper gets it
+    compiled afresh, and Python quietly skips writing the new .pyc)."""
+    if compiled:
+        os.makedirs(f"{folder}/__pycache__", exist_ok=True)
+        for name, data in compiled.items():
+            Path(f"{folder}/__pycache__/{os.path.basename(name)}").write_bytes(data)
 
 
 def drop_privileges(uid: int) -> None:
