@@ -132,6 +132,14 @@ class Watch(TorchDispatchMode):
     """Counts the aten ops a student function runs, and notes the forbidden ones it ran itself (the nearest
     notebook frame is not one of `others`, the other graded functions, nor a known-good stand-in)."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # False: torch then leaves __torch_dispatch__ as written, instead of wrapping it in
+        # `torch._disable_dynamo` (~1.4 us on each of the thousands of ops a submission runs). The wrapper keeps
+        # torch.compile from tracing into the mode's hook; a student's torch.compile does not compile at all
+        # while this mode is on the stack (dynamo skips every frame then), so the ops are counted as before.
+        return False
+
     def __init__(self, spec: dict, ns: dict):
         super().__init__()
         self.forbidden = {str(op) for op in spec.get("aten", [])}
