@@ -5,7 +5,9 @@ A shared machine drifts by far more than a change to the engine costs (the same 
 over a day), so figures from two days cannot be compared. This builds the same sgd_mnist class once per side
 (each with its own revision's `benchmarks/classbuild.py`: the same students, each side's own bundle layout),
 then grades it with `autograder grade --jobs J` for every J in `--jobs`, alternating the two sides within
-each round, and prints every wall, the medians and the round-by-round ratio (this tree ÷ REV).
+each round, and prints every wall, the medians and the round-by-round ratio (this tree ÷ REV). As root on
+cgroup v1 it also measures each run's CPU seconds (the whole process tree, in a cpuacct group of its own),
+which another tenant's load disturbs less than a wall.
 
 Side A is REV, checked out in a temporary git worktree and imported from there (PYTHONPATH before the
 editable install); side B is this working tree, the installed kit (its jail zygote starts with a clean
@@ -60,6 +62,42 @@ def build(tree: Path, env: dict, root: Path, n: int) -> dict:
     return made
 
 
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+class CpuMeter:
+    """The CPU time of a command and everything it starts (the grader, its zygote, workers, judges and jails),
+    from a cgroup-v1 cpuacct group of its own: steadier than walls on a shared machine, where another tenant's
+    load stretches a wall but not the CPU seconds the run itself used. Where no such group can be made (not
+    root, cgroup v2 only), `seconds` stays None and the table says so."""
+
+    def __init__(self):
+        self.group = None
+        if os.geteuid() == 0 and (CPUACCT / "cgroup.procs").is_file():
+            group = CPUACCT / f"autograder-ab-{os.getpid()}-{time.monotonic_ns()}"
+            try:
+                group.mkdir()
+                self.group = group
+            except OSError:
+                pass
+        self.seconds = None
+
+    def join(self) -> None:   # preexec_fn: the child moves itself in before it execs
+        if self.group is not None:
+            (self.group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def close(self) -> None:
+        if self.group is None:
+            return
+        self.seconds = int((self.group / "cpuacct.usage").read_text()) / 1e9
+        for _ in range(50):    # the last jails may still be exiting
+            try:
+                self.group.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
 def grade(side: dict, jobs: int, out: Path) -> dict:
     course = Path(side["course"])
     for leftover in ("gradebook.db", "feedback"):        # every run starts from the same state
@@ -68,14 +106,20 @@ def grade(side: dict, jobs: int, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "autograder.cli", "grade", ASSIGNMENT, "--submissions", side["submitted"],
            "--out", str(out), "--jobs", str(jobs), "--force", "--course-root", str(course)] + side["extra"]
+    meter = CpuMeter()
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=course, env=side["env"], capture_output=True, text=True, timeout=3600)
-    wall = time.perf_counter() - start
+    try:
+        done = subprocess.run(cmd, cwd=course, env=side["env"], capture_output=True, text=True, timeout=3600,
+                              preexec_fn=meter.join)
+    finally:
+        wall = time.perf_counter() - start
+        meter.close()
     if done.returncode != 0 or not (out / "grades.csv").is_file():
         raise SystemExit(f"{side['name']}: grade --jobs {jobs} failed:\n{done.stderr[-3000:]}")
     rows = list(csv.DictReader(open(out / "grades.csv")))
     total = sum(float(v) for r in rows for k, v in r.items() if k not in ("student_id", "status") and v)
-    return {"wall_s": round(wall, 2), "graded": sum(r["status"] == "graded" for r in rows), "points": total}
+    return {"wall_s": round(wall, 2), "cpu_s": None if meter.seconds is None else round(meter.seconds, 2),
+            "graded": sum(r["status"] == "graded" for r in rows), "points": total}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             side.update(name=name, env=env, extra=["--gradebook"] if "--gradebook" in helptext else [])
             sides.append(side)
         walls: dict[str, dict[int, list]] = {s["name"]: {j: [] for j in jobs_list} for s in sides}
+        cpus: dict[str, dict[int, list]] = {s["name"]: {j: [] for j in jobs_list} for s in sides}
         points: dict[str, float] = {}
         for r in range(args.rounds):
             for j in jobs_list:
@@ -118,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
                 for side in order:
                     res = grade(side, j, work / f"out-{side['name'].split()[0]}")
                     walls[side["name"]][j].append(res["wall_s"])
+                    cpus[side["name"]][j].append(res["cpu_s"])
                     points[side["name"]] = res["points"]
-                    print(f"  round {r + 1}  --jobs {j}  {side['name']:<14} {res['wall_s']:7.2f} s  "
+                    cpu = "" if res["cpu_s"] is None else f"  CPU {res['cpu_s']:7.2f} s"
+                    print(f"  round {r + 1}  --jobs {j}  {side['name']:<14} {res['wall_s']:7.2f} s{cpu}  "
                           f"({res['graded']} graded)", flush=True)
         a, b = (s["name"] for s in sides)
         print(f"\n{args.n} submissions, {args.rounds} rounds, {os.cpu_count()} cores\n")
@@ -133,6 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             summary[j] = {"a": wa, "b": wb, "ratio_of_medians": round(mb / ma, 3), "ratios": paired}
             print(f"| {j} | {', '.join(f'{w:.1f}' for w in wa)} | {', '.join(f'{w:.1f}' for w in wb)} | "
                   f"{ma:.1f} | {mb:.1f} | {mb / ma:.2f} | {', '.join(map(str, paired))} |")
+        if all(c is not None for side in cpus.values() for cs in side.values() for c in cs):
+            print("\nCPU seconds of the whole process tree (a cpuacct cgroup around each run):\n")
+            print("| --jobs | A CPU s | B CPU s | A median | B median | B ÷ A (medians) |")
+            print("|---|---|---|---|---|---|")
+            for j in jobs_list:
+                ca, cb = cpus[a][j], cpus[b][j]
+                ma, mb = statistics.median(ca), statistics.median(cb)
+                summary[j].update(cpu_a=ca, cpu_b=cb, cpu_ratio_of_medians=round(mb / ma, 3))
+                print(f"| {j} | {', '.join(f'{c:.1f}' for c in ca)} | {', '.join(f'{c:.1f}' for c in cb)} | "
+                      f"{ma:.1f} | {mb:.1f} | {mb / ma:.2f} |")
+        else:
+            print("\n(no CPU figures: a cpuacct cgroup could not be made here; it needs root and cgroup v1)")
         print(f"\npoints given to the class: A {points[a]:g}, B {points[b]:g}")
         if args.out:
             args.out.write_text(json.dumps({"rev": commit, "n": args.n, "rounds": args.rounds,

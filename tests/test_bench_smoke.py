@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,12 @@ def test_ab_grades_the_same_class_on_both_sides(tmp_path):
     (a, b), = [(f["a"], f["b"]) for f in figures["jobs"].values()]
     assert len(a) == len(b) == 1 and a[0] > 0 and b[0] > 0
     assert "B ÷ A" in done.stdout and len(figures["points"]) == 2
+    if os.geteuid() == 0 and os.path.isfile("/sys/fs/cgroup/cpuacct/cgroup.procs"):   # the CPU seconds, measured
+        (cpu_a, cpu_b), = [(f["cpu_a"], f["cpu_b"]) for f in figures["jobs"].values()]
+        assert cpu_a[0] > 1 and cpu_b[0] > 1 and "CPU seconds of the whole process tree" in done.stdout
+        assert not [g for g in os.listdir("/sys/fs/cgroup/cpuacct") if g.startswith("autograder-ab-")]
+    else:
+        assert "no CPU figures" in done.stdout
     changed = subprocess.run(["git", "status", "--porcelain", "--", "autograder", "solutions", "source", "release",
                               "benchmarks/classbuild.py"], cwd=REPO, capture_output=True, text=True).stdout
     if not changed:   # this tree grades as HEAD does (always so on a clean clone): the same points twice
