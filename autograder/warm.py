@@ -1,7 +1,9 @@
 """Imports worth paying once per long-lived process (the grader and the zygote), not once per judge or jail.
 
-Only imports: no torch op runs, so forking afterwards stays safe. The grader imports torch, forks the zygote,
-and then both finish warming up at the same time on separate cores, each with what only it needs."""
+Only imports: no torch op runs, so forking afterwards stays safe. The grader starts the zygote (a fresh
+interpreter: see `autograder.jail.spawn.Zygote`) first, and then both warm up at the same time on separate
+cores, each with what only it needs. Each imports torch: the one cost (~1.5 s of CPU per run, mostly hidden
+by the second core) of a zygote that never descends from a process that has read the class."""
 from __future__ import annotations
 
 import os
@@ -42,8 +44,8 @@ def warm_jail() -> None:
 
 def warm_judge() -> None:
     """The grader's share: the cell translator (judges read the student's source) and pytest. Not torch's
-    lazy imports: the checks use no optimizer (solutions.optim), no meta-device op and no assert_close
-    (_support.close), so a judge never pays for torch._dynamo, sympy or torch.distributed.tensor (a test
+    lazy imports: the checks use no optimizer (`autograder.checking.optim` writes SGD and Adam out), no
+    meta-device op and no assert_close (`autograder.checking.compare.close`), so a judge never pays for torch._dynamo, sympy or torch.distributed.tensor (a test
     holds them to it)."""
     warm_torch()
     import IPython.core.inputtransformer2  # noqa: F401
