@@ -45,8 +45,8 @@ def warm_jail() -> None:
 def warm_judge() -> None:
     """The grader's share: the cell translator (judges read the student's source) and pytest. Not torch's
     lazy imports: the checks use no optimizer (`autograder.checking.optim` writes SGD and Adam out), no
-    meta-device op and no assert_close (`autograder.checking.compare.close`), so a judge never pays for torch._dynamo, sympy or torch.distributed.tensor (a test
-    holds them to it)."""
+    meta-device op and no assert_close (`autograder.checking.compare.close`), so a judge never pays for
+    torch._dynamo, sympy or torch.distributed.tensor (a test holds them to it)."""
     warm_torch()
     import IPython.core.inputtransformer2  # noqa: F401
     import pytest  # noqa: F401

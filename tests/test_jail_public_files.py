@@ -1,8 +1,7 @@
 """A jail's public files and its tracebacks, probed from inside: the helper files next to the notebook are
 imported from the bytecode its session server compiled once (not compiled again in every jail), behave as
 Python's own `.pyc` files would (a broken helper raises its SyntaxError, a module the student writes is
-compiled as usual), and
-a student's traceback shows their own lines and no frame of torch's."""
+compiled as usual), and a student's traceback shows their own lines and no frame of torch's."""
 from __future__ import annotations
 
 import os

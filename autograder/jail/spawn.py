@@ -317,7 +317,7 @@ def _serve_session(chan: socket.socket, *, isolation: str) -> None:
 def _bytecode(files: dict[str, str], cache: dict) -> dict[str, bytes]:
     """The public .py files compiled once per session, as the `.pyc` files Python would write for them next to
     the notebook (`__pycache__/NAME.cpython-3XY.pyc`, checked against the source's hash when imported): each
-    jail's `import` of a helper then reads its bytecode instead of compiling it again (~4 ms per jail). The
+    jail's `import` of a helper then reads its bytecode instead of compiling it again (3–4 ms per jail). The
     session server only compiles the instructor's public files (no code runs); a file that does not compile
     gets no .pyc, so the jail's import reports its error as Python would."""
     import importlib.util

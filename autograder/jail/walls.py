@@ -216,8 +216,9 @@ def build_root(*, hidden: list[Path], files: dict[str, bytes], limits: Limits,
 
 
 def write_compiled(folder: str, compiled: dict[str, bytes]) -> None:
-    """The public files' bytecode into `folder`/__pycache__ (owned by root: a jail that edits a helper gets it
-    compiled afresh, and Python quietly skips writing the new .pyc)."""
+    """The public files' bytecode into `folder`/__pycache__. Like the helpers themselves it is root's: the jail
+    reads it and cannot replace it (where a helper is changed anyway, its hash no longer matches and Python
+    compiles the source, as it would with any stale .pyc)."""
     if compiled:
         os.makedirs(f"{folder}/__pycache__", exist_ok=True)
         for name, data in compiled.items():
