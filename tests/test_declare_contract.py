@@ -77,3 +77,25 @@ def test_contract_alone_calls_its_own_case():
     with pytest.raises(Fail, match="in place"):
         CHECKS["test_contract"](jail, torch.Generator().manual_seed(0))
     assert jail.calls == 1
+
+
+def test_values_check_runs_the_reference_once_per_case():
+    """The comparison and the contract's shape share one reference result per case; outside the values check
+    `expected` computes afresh (nothing is kept between cases or checks)."""
+    seen = []
+
+    def counting(x):
+        seen.append(tuple(x.shape))
+        return 2 * x
+
+    ex = FunctionExercise(name="double", reference=counting, cases=[_rows(2), _rows(5)],
+                          points={"values": 1, "contract": 1})
+    checks = ex.checks()
+    checks["test_values"](LocalJail(right), torch.Generator().manual_seed(0), "cpu")
+    assert seen == [(2, 3), (5, 3)]
+    with pytest.raises(Fail):                         # a wrong answer is still compared with the reference
+        checks["test_values"](LocalJail(lambda x: x * 3), torch.Generator().manual_seed(0), "cpu")
+    args = (torch.ones(4, 3),)
+    seen.clear()
+    ex.expected(args), ex.expected(args)
+    assert seen == [(4, 3), (4, 3)] and ex._held is None

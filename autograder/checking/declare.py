@@ -99,12 +99,13 @@ class FunctionExercise:
     contract_case: Case | None = None
     meta_case: Case | None = None
     rule: Rule = field(default_factory=Rule)
+    # the values check's current case and its reference result, while it holds them (see _values_check)
+    _held: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     # ---------------------------------------------------------------- building blocks for bespoke checks
     def expected(self, args: tuple):
-        held = self.__dict__.get("_held")   # the values check's current case (see _values_check)
-        if held is not None and held[0] is args:
-            return held[1]
+        if self._held is not None and self._held[0] is args:
+            return self._held[1]
         with torch.no_grad():
             return self.reference(*_float64(args))
 
