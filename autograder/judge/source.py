@@ -104,6 +104,7 @@ class StudentSource:
         self._labels = labels or {}                   # index -> how the student finds the cell
         self._exercise_cells = exercise_cells or {}   # exercise -> the index of its nbgrader cell
         self._walked: dict[str, list[ast.AST]] = {}   # name -> every node of its definition
+        self._resolved: dict[str, frozenset[str]] = {}   # name -> resolved_names(name)
 
     def exercise_cell(self, name: str) -> int | None:
         """The cell that is `name`'s exercise cell: the one nbgrader marks with grade_id `name`, else the first
@@ -127,8 +128,10 @@ class StudentSource:
         """name -> the cells whose top level binds it (one walk of the notebook, for every name)."""
         found: dict[str, list[int]] = {}
         for i, _, tree in self._trees:
+            # only a cell that names globals(), vars() or locals() can bind through them: walk no other
+            through = any(word in self._code[i] for word in ("globals", "vars", "locals"))
             for stmt in tree.body if tree else []:
-                for name in set(_defined_names(stmt)) | _globals_writes(stmt):
+                for name in set(_defined_names(stmt)) | (_globals_writes(stmt) if through else set()):
                     if i not in found.setdefault(name, []):
                         found[name].append(i)
         return found
@@ -166,10 +169,17 @@ class StudentSource:
 
     def cell_index(self, name: str) -> int | None:
         """The last cell whose top level defines `name` (as the notebook's final state would have it)."""
-        found = None
+        return self._definitions.get(name, (None, None))[0]
+
+    @cached_property
+    def _definitions(self) -> dict[str, tuple[int, ast.stmt]]:
+        """name -> the last top-level statement defining it, and its cell (one pass over the notebook: the rule
+        checks ask for the definition of every name a graded function reads)."""
+        found: dict[str, tuple[int, ast.stmt]] = {}
         for i, _, tree in self._trees:
-            if tree and any(name in _defined_names(s) for s in tree.body):
-                found = i
+            for stmt in tree.body if tree else []:
+                for name in _defined_names(stmt):
+                    found[name] = (i, stmt)
         return found
 
     def cell(self, name: str) -> str | None:
@@ -177,15 +187,7 @@ class StudentSource:
         return None if i is None else dict(self._cells)[i]
 
     def definition(self, name: str) -> ast.AST | None:
-        i = self.cell_index(name)
-        if i is None:
-            return None
-        tree = next(t for j, _, t in self._trees if j == i)
-        node = None
-        for stmt in tree.body:
-            if name in _defined_names(stmt):
-                node = stmt
-        return node
+        return self._definitions.get(name, (None, None))[1]
 
     def _nodes(self, name: str) -> list[ast.AST]:
         """Every node of `name`'s definition (walked once per name: the checks ask several questions)."""
@@ -223,6 +225,11 @@ class StudentSource:
         """Every dotted name the definition reads (called or passed as a value; `getattr(m, "const")` too),
         with aliases followed to what they stand for: `sm(x)` after `from torch import softmax as sm` is
         `torch.softmax`."""
+        if name not in self._resolved:
+            self._resolved[name] = frozenset(self._resolve_names(name))
+        return set(self._resolved[name])
+
+    def _resolve_names(self, name: str) -> set[str]:
         nodes = self._nodes(name)
         local: dict[str, str] = {}
         for n in nodes:
@@ -312,27 +319,28 @@ def needed_cells(cells: list[tuple[int, str]], source: "StudentSource",
     needed and reads a name nothing kept binds is dropped too, so that no kept line fails (and stops its cell)
     for want of a blanked one. Cells with syntax errors are kept as they are."""
     import builtins
+    cheap, top_names, reads = _PerStatement(_cheap_stmt), _PerStatement(_top_names), _PerStatement(_reads)
     errors = set(source.syntax_errors())
     trees = {i: source.tree(i) for i, _ in cells}
     full = {i for i, _ in cells if i in errors or trees[i] is None}
     while True:
-        kept = {i: [st for st in (trees[i].body if trees[i] else []) if i in full or _cheap_stmt(st) or _is_def(st)]
+        kept = {i: [st for st in (trees[i].body if trees[i] else []) if i in full or cheap[st] or _is_def(st)]
                 for i, _ in cells}
         binders: dict[str, list[ast.stmt]] = {}
         blanked: dict[str, set[int]] = {}
         for i, _ in cells:
             for st in trees[i].body if trees[i] else []:
-                for name in _top_names(st):
+                for name in top_names[st]:
                     if st in kept[i]:
                         binders.setdefault(name, []).append(st)
                     else:
                         blanked.setdefault(name, set()).add(i)
-        needed = set(graded) or {n for sts in kept.values() for st in sts for n in _reads(st)}
+        needed = set(graded) or {n for sts in kept.values() for st in sts for n in reads[st]}
         frontier = set(needed)
         while frontier:
             name = frontier.pop()
             for st in binders.get(name, []):
-                new = _reads(st) - needed
+                new = reads[st] - needed
                 needed |= new
                 frontier |= new
         missing = {n for n in needed if n not in binders and n in blanked}
@@ -344,7 +352,7 @@ def needed_cells(cells: list[tuple[int, str]], source: "StudentSource",
     out = []
     for i, _ in cells:
         stmts = kept[i] if i in full else [st for st in kept[i] if _is_def(st) or isinstance(st, (ast.Import, ast.ImportFrom))
-                                           or set(_top_names(st)) & needed or _reads(st) <= available]
+                                           or set(top_names[st]) & needed or reads[st] <= available]
         if trees[i] is not None and len(stmts) == len(trees[i].body):
             out.append((i, source.code(i)))
         elif i in full:
@@ -352,6 +360,18 @@ def needed_cells(cells: list[tuple[int, str]], source: "StudentSource",
         elif stmts:
             out.append((i, _only(source.code(i), stmts)))
     return out
+
+
+class _PerStatement(dict):
+    """`fn`'s answer for each statement, worked out once: needed_cells' loop asks again on every round."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, stmt: ast.stmt):
+        self[stmt] = answer = self.fn(stmt)
+        return answer
 
 
 def _is_def(stmt: ast.stmt) -> bool:
