@@ -45,10 +45,11 @@ validate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
-# This working tree against an earlier revision, on the same class, in one run: `make ab REV=<commit>`.
+# This working tree against an earlier revision, on the same class, in one run: `make ab REV=<commit>`;
+# PATCH=<file> applies a patch to that revision first (see benchmarks/patches/).
 REV ?= HEAD
 ab: $(STAMP)
-	$(BIN)/python benchmarks/ab.py $(REV)
+	$(BIN)/python benchmarks/ab.py $(REV) $(if $(PATCH),--patch $(PATCH))
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,7 +13,10 @@ Side A is REV, checked out in a temporary git worktree and imported from there (
 editable install); side B is this working tree, the installed kit (its jail zygote starts with a clean
 environment and imports the installed kit, so B cannot be another revision).
 
-Usage:  python benchmarks/ab.py REV [--n 60] [--rounds 3] [--jobs 1 2] [--out FILE.json] [--keep]
+`--patch FILE` applies a patch to side A's worktree first (e.g. benchmarks/patches/: to ask what one change of
+design costs on its own, measured on the old engine).
+
+Usage:  python benchmarks/ab.py REV [--patch FILE] [--n 60] [--rounds 3] [--jobs 1 2] [--out FILE.json] [--keep]
 """
 from __future__ import annotations
 
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
     p.add_argument("rev", help="the earlier revision (a commit, tag or branch of this repository)")
+    p.add_argument("--patch", type=Path, help="a patch (git diff) applied to REV's worktree before it is graded")
     p.add_argument("--n", type=int, default=60, help="submissions in the class (default 60)")
     p.add_argument("--rounds", type=int, default=3, help="rounds; each grades both sides once per --jobs")
     p.add_argument("--jobs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="the --jobs to compare")
@@ -140,12 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     if rev.returncode != 0:
         p.error(f"{args.rev!r} is not a commit of this repository")
     commit = rev.stdout.strip()
+    patch = args.patch.resolve() if args.patch else None
+    if patch is not None and not patch.is_file():
+        p.error(f"no patch file at {args.patch}")
     work = Path(tempfile.mkdtemp(prefix="autograder-ab-"))
     tree_a = work / "tree-a"
     subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree_a), commit], cwd=REPO, check=True)
     try:
+        name_a = f"A {commit[:7]}"
+        if patch is not None:
+            applied = subprocess.run(["git", "apply", str(patch)], cwd=tree_a, capture_output=True, text=True)
+            if applied.returncode != 0:
+                raise SystemExit(f"ab.py: the patch {args.patch} does not apply to {args.rev}:\n{applied.stderr}")
+            name_a += f" + {patch.stem}"
+            print(f"side A is {commit[:7]} with {args.patch} applied", flush=True)
         sides = []
-        for name, tree, env in ((f"A {commit[:7]}", tree_a, side_env(tree_a)),
+        for name, tree, env in ((name_a, tree_a, side_env(tree_a)),
                                 ("B this tree", REPO, side_env(None))):
             print(f"building the class of {args.n} for {name} ...", flush=True)
             side = build(tree, env, work / name.split()[0], args.n)

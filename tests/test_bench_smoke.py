@@ -61,9 +61,15 @@ def test_ab_grades_the_same_class_on_both_sides(tmp_path):
     HEAD (a clean clone) the two give the class the same points."""
     import subprocess
     out = tmp_path / "ab.json"
+    patch = tmp_path / "marker.patch"   # side A gets a file of its own: it applies to any HEAD, changes no grade
+    patch.write_text("diff --git a/AB_SIDE_A b/AB_SIDE_A\nnew file mode 100644\n--- /dev/null\n+++ b/AB_SIDE_A\n"
+                     "@@ -0,0 +1 @@\n+patched\n")
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "HEAD", "--n", "3", "--rounds", "1",
-                           "--jobs", "1", "--out", str(out)], capture_output=True, text=True, timeout=900)
+                           "--jobs", "1", "--out", str(out), "--patch", str(patch)],
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "with " + str(patch) + " applied" in done.stdout and "+ marker" in done.stdout
+    assert not (REPO / "AB_SIDE_A").exists(), "the patch went to side A's worktree only"
     figures = json.loads(out.read_text())
     (a, b), = [(f["a"], f["b"]) for f in figures["jobs"].values()]
     assert len(a) == len(b) == 1 and a[0] > 0 and b[0] > 0
@@ -88,3 +94,19 @@ def test_ab_refuses_what_is_not_a_commit():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not a commit of this repository" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ab_refuses_a_patch_that_does_not_apply(tmp_path):
+    import subprocess
+    patch = tmp_path / "stale.patch"
+    patch.write_text("diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1,1 +1,1 @@\n"
+                     "-no such first line in the README\n+a replacement\n")
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "HEAD", "--patch", str(patch)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "does not apply to HEAD" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True).stdout
+    assert "autograder-ab-" not in worktrees, "the side's worktree is removed"
+    missing = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "HEAD", "--patch",
+                              str(tmp_path / "absent.patch")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no patch file" in missing.stderr
