@@ -128,7 +128,7 @@ def grade(side: dict, jobs: int, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:4]))
     p.add_argument("rev", help="the earlier revision (a commit, tag or branch of this repository)")
     p.add_argument("--patch", type=Path, help="a patch (git diff) applied to REV's worktree before it is graded")
     p.add_argument("--n", type=int, default=60, help="submissions in the class (default 60)")
