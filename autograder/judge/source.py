@@ -127,14 +127,18 @@ class StudentSource:
     def _binders(self) -> dict[str, list[int]]:
         """name -> the cells whose top level binds it (one walk of the notebook, for every name)."""
         found: dict[str, list[int]] = {}
-        for i, _, tree in self._trees:
-            # only a cell that names globals(), vars() or locals() can bind through them: walk no other
-            through = any(word in self._code[i] for word in ("globals", "vars", "locals"))
-            for stmt in tree.body if tree else []:
-                for name in set(_defined_names(stmt)) | (_globals_writes(stmt) if through else set()):
-                    if i not in found.setdefault(name, []):
-                        found[name].append(i)
+        # only a cell that names globals(), vars() or locals() can bind through them: walk no other
+        through = {i for i, code in self._code.items() if any(w in code for w in ("globals", "vars", "locals"))}
+        for i, stmt in self._top_level:
+            for name in set(_defined_names(stmt)) | (_globals_writes(stmt) if i in through else set()):
+                if i not in found.setdefault(name, []):
+                    found[name].append(i)
         return found
+
+    @cached_property
+    def _top_level(self) -> list[tuple[int, ast.stmt]]:
+        """Every top-level statement of the notebook, in order, with its cell (cells that do not parse: none)."""
+        return [(i, stmt) for i, _, tree in self._trees for stmt in (tree.body if tree else [])]
 
     def cell_label(self, index: int) -> str:
         """The cell as the student finds it in Jupyter ("cell 12 of lesson.ipynb")."""
@@ -175,12 +179,7 @@ class StudentSource:
     def _definitions(self) -> dict[str, tuple[int, ast.stmt]]:
         """name -> the last top-level statement defining it, and its cell (one pass over the notebook: the rule
         checks ask for the definition of every name a graded function reads)."""
-        found: dict[str, tuple[int, ast.stmt]] = {}
-        for i, _, tree in self._trees:
-            for stmt in tree.body if tree else []:
-                for name in _defined_names(stmt):
-                    found[name] = (i, stmt)
-        return found
+        return {name: (i, stmt) for i, stmt in self._top_level for name in _defined_names(stmt)}
 
     def cell(self, name: str) -> str | None:
         i = self.cell_index(name)
@@ -216,9 +215,8 @@ class StudentSource:
         """Top-level names that stand for something else: imports (`import torch.nn.functional as F`,
         `from torch import softmax as sm`) and plain rebindings (`sm = torch.softmax`), notebook-wide."""
         aliases: dict[str, str] = {}
-        for _, _, tree in self._trees:
-            for stmt in tree.body if tree else []:
-                aliases.update(_aliases_of(stmt))
+        for _, stmt in self._top_level:
+            aliases.update(_aliases_of(stmt))
         return aliases
 
     def resolved_names(self, name: str) -> set[str]:
