@@ -1,16 +1,17 @@
 """Grading one submission of a bundle: read its notebooks here, judge them in a child process, return a result.
 
-    grader process (torch, pytest, the bundle's checks and references imported once; `grade --jobs N` forks
-    │               N workers from it, which share all of that and the zygote)
-      ├─ zygote: a fresh `python -m autograder.jail.zygote` started first, with a clean environment, before
-      │    anything of the class is read; torch and the jail's runtime only, no torch op
-      │    └─ session per judge ─ jail(s): the student's code behind the walls
-      └─ judge (forked once per worker, kept while it behaves: runs the checks, asks each submission's jail
-                questions, compares; its jails are its grandchildren through the zygote)
+    grader process (reads the class and writes the results; `grade --jobs N` forks N workers from it)
+      └─ zygote: a fresh `python -m autograder.jail.zygote` started first, with a clean environment, before
+           │  anything of the class is read; torch and the jail's runtime only, no torch op
+           ├─ judges' template (forked right after the zygote's `import torch`; then imports pytest and the
+           │    │  bundle's checks and references, once)
+           │    └─ judge (one per worker, kept while it behaves: runs the checks, asks each submission's jail
+           │              questions, compares)
+           └─ session per judge ─ jail(s): the student's code behind the walls
 
-The grader pays `import torch`, the checks' imports and torch's lazy imports once; a submission then costs a
-jail (forked from the zygote), the notebook's definitions and the checks themselves. Whatever happens below,
-the caller gets a `SubmissionResult` back.
+`import torch` is paid once per run, in the zygote, and judges and jails share its memory; the checks' imports
+are paid once, in the template. A submission then costs a jail (forked from the zygote), the notebook's
+definitions and the checks themselves. Whatever happens below, the caller gets a `SubmissionResult` back.
 """
 from __future__ import annotations
 
@@ -20,29 +21,65 @@ import time
 from pathlib import Path
 
 from autograder.config import GradeOptions
-from autograder.coursedir import PACKAGE_DIR, Bundle
+from autograder.coursedir import PACKAGE_DIR, Bundle, CourseDir
 from autograder.notebook import InvalidNotebook, Submission, content_hash, read_submission
 from autograder.results import CHECK_ERROR, GRADED, INVALID_NOTEBOOK, CheckResult, SubmissionResult
-from autograder.warm import warm_judge
 
 
 class Grader:
-    """A grading process's state for one bundle: the zygote, the collected checks, their points."""
+    """A grading process's handle on one bundle: the zygote, the judges' template, the checks' points."""
 
     def __init__(self, bundle: Bundle, *, isolation: str = "namespaces", zygote=None):
         from autograder.jail.spawn import Zygote, freeze_heap
+        from autograder.judge.process import JudgeTemplate, TemplateError
         self.bundle, self.isolation = bundle, isolation
-        self.zygote = zygote or Zygote()   # first: it warms up on one core while this process does on the other
-        warm_judge()
+        self.zygote = zygote or Zygote()   # first: it imports torch while this process reads the bundle
         self.key = bundle.key()
-        self.public_files = bundle.public_files()
         self.hidden = hidden_paths(bundle)
+        config = {"root": str(Path(bundle.course.root).resolve()), "name": bundle.name, "isolation": isolation,
+                  "hidden": self.hidden}
+        try:
+            self.template = JudgeTemplate(self.zygote, config)
+        except TemplateError as exc:
+            if exc.collection:
+                raise CheckCollectionError(str(exc)) from None
+            raise RuntimeError(f"the judges' template of {bundle.name!r} failed:\n{exc}") from None
+        self.exercise_max = dict(self.template.exercise_max)
+        self._judge = None
+        freeze_heap()   # `--jobs` workers are forked from here
+
+    def judge(self, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
+        from autograder.judge.process import JudgeProcess
+        if self._judge is None:
+            self._judge = JudgeProcess(zygote=self.zygote, template=self.template, isolation=self.isolation)
+        return self._judge.grade((sub, student_id, options), timeout=options.submission_timeout)
+
+    def exercises(self, only: tuple[str, ...] = ()) -> dict[str, float]:
+        """Points per exercise (only `only`, when given)."""
+        return {k: v for k, v in self.exercise_max.items() if not only or k in only}
+
+
+class JudgeState:
+    """What a judge needs of a bundle: its collected checks (imported here), their points, the jail's walls.
+    Built in the judges' template (`autograder.judge.process.serve_template`), which judges are forked from."""
+
+    def __init__(self, bundle: Bundle, *, isolation: str = "namespaces", hidden: list[str] | None = None):
+        from autograder.warm import warm_judge
+        warm_judge()
+        self.bundle, self.isolation = bundle, isolation
+        self.public_files = bundle.public_files()
+        self.hidden = sorted(set(hidden_paths(bundle)) | set(hidden or ()))   # the grader's Python path, and ours
         self.plans, self.exercise_max = self._collect()
         # what the jail watches in the calls of each exercise with a rule (its forbidden operations)
         self.watch = {rule[0]: rule[1].watch() for p in self.plans
                       if (rule := getattr(p.function, "__rule__", None)) is not None and rule[1].watch()}
-        self._judge = None
-        freeze_heap()   # judges (and `--jobs` workers) are forked from here
+
+    @classmethod
+    def from_config(cls, config: dict) -> "JudgeState":
+        import os
+        os.chdir(config["root"])   # checks find course files from the course root, wherever `grade` was run
+        bundle = CourseDir(Path(config["root"])).bundle(config["name"])
+        return cls(bundle, isolation=config["isolation"], hidden=config["hidden"])
 
     def _collect(self):
         """Import the checks here (judges inherit them) and read every exercise's points."""
@@ -57,13 +94,7 @@ class Grader:
                                        f"collected:\n{detail}")
         return plugin.plans(), plugin.exercise_max
 
-    def judge(self, sub: Submission, *, student_id: str, options: GradeOptions) -> dict:
-        from autograder.judge.process import JudgeProcess
-        if self._judge is None:
-            self._judge = JudgeProcess(zygote=self.zygote, serve=self._judge_one, isolation=self.isolation)
-        return self._judge.grade((sub, student_id, options), timeout=options.submission_timeout)
-
-    def _judge_one(self, session, sub: Submission, student_id: str, options: GradeOptions) -> dict:
+    def judge_one(self, session, sub: Submission, student_id: str, options: GradeOptions) -> dict:
         """In the judge process: one submission's jail, the checks against it, the settled results."""
         from autograder.jail.spawn import JailSpec
         from autograder.judge.client import JailClient
@@ -92,10 +123,6 @@ class Grader:
                       for c in jail.cells]
         return {"tests": [vars(t) for t in tests], "cells": cells_seen, "isolation": jail.isolation,
                 "problems": problems, "recycle": recycle}
-
-    def exercises(self, only: tuple[str, ...] = ()) -> dict[str, float]:
-        """Points per exercise (only `only`, when given)."""
-        return {k: v for k, v in self.exercise_max.items() if not only or k in only}
 
 
 _CELL_FILE = re.compile(r"<cell (\d+)>")

@@ -1,9 +1,11 @@
-"""Imports worth paying once per long-lived process (the grader and the zygote), not once per judge or jail.
+"""Imports worth paying once per long-lived process (the zygote and the judges' template), not once per judge
+or jail.
 
 Only imports: no torch op runs, so forking afterwards stays safe. The grader starts the zygote (a fresh
-interpreter: see `autograder.jail.spawn.Zygote`) first, and then both warm up at the same time on separate
-cores, each with what only it needs. Each imports torch: the one cost (~1.5 s of CPU per run, mostly hidden
-by the second core) of a zygote that never descends from a process that has read the class."""
+interpreter: see `autograder.jail.spawn.Zygote`) first; the zygote imports torch, forks the judges' template
+(see `autograder.judge.process.serve_template`), and then both warm up at the same time on separate cores, each
+with what only it needs. torch is imported once per run, and judges and jails share its memory; the grader
+process itself never imports it."""
 from __future__ import annotations
 
 import os
@@ -43,7 +45,7 @@ def warm_jail() -> None:
 
 
 def warm_judge() -> None:
-    """The grader's share: the cell translator (judges read the student's source) and pytest. Not torch's
+    """The judges' template's share: the cell translator (judges read the student's source) and pytest. Not torch's
     lazy imports: the checks use no optimizer (`autograder.checking.optim` writes SGD and Adam out), no
     meta-device op and no assert_close (`autograder.checking.compare.close`), so a judge never pays for
     torch._dynamo, sympy or torch.distributed.tensor (a test holds them to it)."""

@@ -122,14 +122,15 @@ from catalogue import RIGHT, WRONG, batches, notebook, write
 from autograder.notebook import read_submission
 from autograder.config import GradeOptions
 from autograder.coursedir import CourseDir
-from autograder.grader import grader_for
-grader = grader_for(CourseDir(Path(".").resolve()).bundle("sgd_mnist"))
-session = grader.zygote.session()
+from autograder.grader import JudgeState
+from autograder.jail.spawn import Zygote
+state = JudgeState(CourseDir(Path(".").resolve()).bundle("sgd_mnist"))   # what the judges' template holds
+session = Zygote().session()
 tmp = Path(tempfile.mkdtemp())
 graded = 0
 for i, batch in enumerate([[]] + batches(WRONG) + batches(RIGHT)):
     path = write(notebook({e.exercise: e.code for e in batch}), tmp / f"n{i}.ipynb")
-    out = grader._judge_one(session, read_submission([path]), f"s{i}", GradeOptions())
+    out = state.judge_one(session, read_submission([path]), f"s{i}", GradeOptions())
     session.kill_spawned()
     graded += len(out["tests"]) > 40 and not out["problems"]
 print("GRADED", graded, i + 1)
@@ -138,9 +139,10 @@ print("LAZY", sorted(m for m in %r if m in sys.modules))
 
 
 def test_judge_never_pays_for_torchs_lazy_imports():
-    """The grader warms up without torch._dynamo, sympy and torch.distributed.tensor (~1.3 s before the first
-    submission); a judge that needed them would import them on its own, once per worker. Grading the whole
-    catalogue (every known-wrong and alternative right answer) in this process must not import them."""
+    """The judges' template warms up without torch._dynamo, sympy and torch.distributed.tensor (~1.3 s before
+    the first submission): it is forked from the zygote before the zygote imports them. A judge that needed
+    them would import them on its own, once per worker. Grading the whole catalogue (every known-wrong and
+    alternative right answer) with a judge's state in this process must not import them."""
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-c", SLIM_JUDGE % (LAZY_TORCH,)], cwd=REPO, capture_output=True,
@@ -149,3 +151,56 @@ def test_judge_never_pays_for_torchs_lazy_imports():
     graded, total = lines.get("GRADED", "0 -1").split()
     assert graded == total, out.stdout + out.stderr[-3000:]
     assert lines.get("LAZY") == "[]", out.stdout + out.stderr[-3000:]
+
+
+def test_a_judges_template_that_died_is_started_again(tmp_path):
+    """The template (judges are forked from it) is the kit's own process: if it dies (the machine's memory),
+    the next submission gets a new one, and no submission is charged for it."""
+    path = variant(tmp_path / "nb.ipynb")
+    assert_full_marks(grade(path, "before"))
+    grader = grader_for(BUNDLE)
+    old_template, old_judge = grader.template.pid, judge_of().pid
+    os.kill(old_template, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (alive(old_template) or alive(old_judge)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(old_judge)          # its judges die with it
+    assert_full_marks(grade(path, "after"))
+    assert grader.template.pid != old_template and alive(grader.template.pid)
+
+
+ENVIRONMENT_PROBE = r'''
+import os, sys
+from pathlib import Path
+repo = Path(sys.argv[2])
+sys.path.insert(0, str(repo / "tests"))
+from nbtools import variant
+from autograder.config import GradeOptions
+from autograder.coursedir import CourseDir
+from autograder.grader import grade_notebooks, grader_for
+os.environ["AUTOGRADER_PROBE_TOKEN"] = "s3cr3t-" + "canary"
+bundle = CourseDir(repo).bundle("sgd_mnist")
+grader = grader_for(bundle)
+r = grade_notebooks(notebooks=[variant(Path(sys.argv[1]) / "nb.ipynb")], student_id="s", bundle=bundle,
+                    options=GradeOptions(exercises=("softmax",)), grader=grader)
+judge = grader._judge.pid
+print("STATUS", r.status, r.score)
+print("TORCH", "torch" in sys.modules, any(m.startswith("sgd_mnist") for m in sys.modules))
+print("CANARY", b"canary" in open(f"/proc/{judge}/environ", "rb").read(),
+      b"canary" in open(f"/proc/{grader.template.pid}/environ", "rb").read())
+print("CWD", os.readlink(f"/proc/{judge}/cwd") == str(repo), os.getcwd() != str(repo))
+'''
+
+
+def test_the_grader_never_imports_torch_and_judges_hold_nothing_of_its_environment(tmp_path):
+    """torch and the checks live in the zygote's line (the grader pays no `import torch`), and the checks run
+    with the clean environment of the zygote, from the course root, wherever the grader was started."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", ENVIRONMENT_PROBE, str(tmp_path), str(REPO.resolve())], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if line[:1].isupper() and " " in line)
+    assert lines.get("STATUS") == "graded 10.0", out.stdout + out.stderr[-3000:]
+    assert lines.get("TORCH") == "False False", out.stdout
+    assert lines.get("CANARY") == "False False", out.stdout
+    assert lines.get("CWD") == "True True", out.stdout

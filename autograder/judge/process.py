@@ -1,87 +1,188 @@
-"""The judge process: a fork of the grader that grades one submission after another, and dies alone.
+"""The judge process: a fork of the judges' template that grades one submission after another, and dies alone.
 
 The judge runs the checks and talks to the jails; it never runs student code, but it does handle what jails
 send back, so it lives in its own process: whatever goes wrong there costs one submission, never the worker.
-Forking a fresh judge per submission would cost ~40 ms each (copying the grader's page tables, then
-copy-on-write faults as the judge warms up again), so one is kept for as long as it behaves and replaced after
-a timeout (it is killed, with its jails) or a crash. Its jails come from one zygote session, opened once.
+Judges are forked by the grader's template (`serve_template`): a fork of the zygote taken right after its
+`import torch`, which then imported the bundle's checks. Judges and jails thus share one copy of torch's memory
+(two copies cost the cores' caches ~10% of the grading phase with `--jobs 2`), and no judge holds anything of the
+grader's (its environment, the roster, earlier results). Forking a fresh judge per submission would cost ~40 ms
+each (copying the template's page tables, then copy-on-write faults as the judge warms up again), so one is kept
+for as long as it behaves and replaced after a timeout (it is killed, with its jails) or a crash. Its jails come
+from one zygote session, which its worker opens and hands over with the judge's pipes.
 
-Parent -> judge: a job (pickled by our own parent: trusted). Judge -> parent: JSON lines, a note for every jail
-it starts (so the parent can kill them if the judge overruns) and then the result.
+Worker -> judge: a job (pickled by the worker: trusted). Judge -> worker: JSON lines, its pid first, a note for
+every jail it starts (so the worker can kill them if the judge overruns) and then the result.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
 import select
 import signal
+import socket
 import struct
 import time
 import traceback
 
 from autograder.results import CRASHED, INTERNAL_ERROR, TIMEOUT
 
+START_GRACE = 60.0   # seconds for a new judge to say it is there
 
-class JudgeProcess:
-    """A forked judge serving `serve(session, job) -> dict` for the process that started it."""
 
-    def __init__(self, *, zygote, serve, isolation: str):
-        self.zygote, self.serve, self.isolation = zygote, serve, isolation
-        self.pid = 0
-        self.owner = os.getpid()
+class TemplateError(RuntimeError):
+    """The judges' template could not import the bundle's checks (`collection`: the checks' own fault)."""
 
-    def _start(self) -> None:
-        job_r, job_w = os.pipe()
-        out_r, out_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+    def __init__(self, message: str, *, collection: bool):
+        super().__init__(message)
+        self.collection = collection
+
+
+class JudgeTemplate:
+    """A grader's line to its judges' template (see `serve_template`), and what the template read of the checks.
+    A template that has died (the machine's memory, or the kit's fault) is started again when next needed."""
+
+    def __init__(self, zygote, config: dict):
+        self.zygote, self.config = zygote, config
+        self._open()
+
+    def _open(self) -> None:
+        chan = self.zygote.template()
+        chan.send(json.dumps(self.config).encode())
+        raw = chan.recv(1 << 20)
+        reply = json.loads(raw) if raw else {"error": "the judges' template ended before it had read the checks",
+                                             "collection": False}
+        if "error" in reply:
+            chan.close()
+            raise TemplateError(reply["error"], collection=reply.get("collection", False))
+        self.chan, self.pid, self.exercise_max = chan, reply["pid"], reply["exercise_max"]
+
+    def fork_judge(self, fds: list[int]) -> None:
+        """Have a judge forked with `fds` (its job pipe, its output pipe, its zygote session)."""
+        try:
+            socket.send_fds(self.chan, [b"judge"], fds)
+        except OSError:   # the template is gone: a new one (the checks are read again)
+            self.chan.close()
+            self._open()
+            socket.send_fds(self.chan, [b"judge"], fds)
+
+
+def serve_template(chan: socket.socket) -> None:
+    """In the template (a fork of the zygote after its `import torch`): read the bundle's checks as the grader
+    asks (`{"root", "name", "isolation", "hidden"}`), say what they are worth, then fork a judge for each
+    worker that sends its pipes and its zygote session. Ends when the grader hangs up."""
+    from autograder.grader import CheckCollectionError, JudgeState
+    try:
+        state = JudgeState.from_config(json.loads(chan.recv(1 << 20)))
+        reply = {"exercise_max": state.exercise_max, "pid": os.getpid()}
+    except CheckCollectionError as exc:
+        reply = {"error": str(exc), "collection": True}
+    except BaseException:  # noqa: BLE001 - the kit's fault, or the course's: the instructor reads it
+        reply = {"error": traceback.format_exc()[-20000:], "collection": False}
+    chan.send(json.dumps(reply).encode())
+    if "error" in reply:
+        return
+    from autograder.jail.spawn import freeze_heap
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # its judges are reaped automatically
+    freeze_heap()
+    while True:
+        msg, fds, _, _ = socket.recv_fds(chan, 16, 3)
+        if not msg:
+            return
+        if len(fds) == 3 and os.fork() == 0:
             try:
-                os.close(job_w)
-                os.close(out_r)
-                os.setsid()
-                from autograder.jail.spawn import _close_other_fds, die_with_parent
-                die_with_parent()
-                # nothing of the worker's stays open here (e.g. the gradebook writer's stdin, which must see EOF)
-                _close_other_fds({job_r, out_w, self.zygote.ctl.fileno()})
-                self._loop(job_r, out_w)
+                chan.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _judge_main(*fds, serve=state.judge_one)
             finally:
                 os._exit(0)
-        os.close(job_r)
-        os.close(out_w)
-        self.pid, self.job_w, self.out_r = pid, job_w, out_r
+        for fd in fds:
+            os.close(fd)
+
+
+def _judge_main(job_fd: int, out_fd: int, session_fd: int, *, serve) -> None:
+    """In the judge: jobs in, JSON lines out, until its worker closes the pipe."""
+    from autograder.jail.spawn import ZygoteSession, _close_other_fds, die_with_parent
+    os.setsid()
+    die_with_parent()
+    _close_other_fds({job_fd, out_fd, session_fd})
+    jobs, out = os.fdopen(job_fd, "rb"), os.fdopen(out_fd, "wb")
+    session = ZygoteSession(socket.socket(fileno=session_fd))
+
+    def send(obj) -> None:
+        out.write(json.dumps(obj).encode() + b"\n")
+        out.flush()
+    send({"note": {"pid": os.getpid()}})
+    session.on_spawn = lambda init: send({"note": {"jail": [init]}})
+    while True:
+        head = jobs.read(8)
+        if len(head) < 8:
+            return
+        job = pickle.loads(jobs.read(struct.unpack("<Q", head)[0]))
+        try:
+            result = serve(session, *job)
+        except BaseException:  # noqa: BLE001
+            result = {"__error__": INTERNAL_ERROR, "message": traceback.format_exc()[-3000:]}
+        finally:
+            session.kill_spawned()
+        send({"result": result})
+
+
+class JudgeProcess:
+    """A worker's judge, forked for it by the judges' template."""
+
+    def __init__(self, *, zygote, template: JudgeTemplate, isolation: str):
+        self.zygote, self.template, self.isolation = zygote, template, isolation
+        self.pid, self.pidfd = 0, -1
+        self.owner = os.getpid()
+
+    def _start(self) -> bool:
+        """Ask the template for a judge; True once it has said it is there."""
+        job_r, job_w = os.pipe()
+        out_r, out_w = os.pipe()
+        self.pid, self.job_w, self.out_r = 0, job_w, out_r
         self.buf, self.scanned = bytearray(), 0
-
-    def _loop(self, job_fd: int, out_fd: int) -> None:
-        """In the judge: jobs in, JSON lines out, until the parent closes the pipe."""
-        jobs, out = os.fdopen(job_fd, "rb"), os.fdopen(out_fd, "wb")
-        session = self.zygote.session(isolation=self.isolation)
-
-        def send(obj) -> None:
-            out.write(json.dumps(obj).encode() + b"\n")
-            out.flush()
-        session.on_spawn = lambda init: send({"note": {"jail": [init]}})
-        while True:
-            head = jobs.read(8)
-            if len(head) < 8:
-                return
-            job = pickle.loads(jobs.read(struct.unpack("<Q", head)[0]))
-            try:
-                result = self.serve(session, *job)
-            except BaseException:  # noqa: BLE001
-                result = {"__error__": INTERNAL_ERROR, "message": traceback.format_exc()[-3000:]}
-            finally:
-                session.kill_spawned()
-            send({"result": result})
+        session = None
+        try:
+            session = self.zygote.session(isolation=self.isolation)
+            self.template.fork_judge([job_r, out_w, session.chan.fileno()])
+        except (OSError, TemplateError):
+            return False
+        finally:
+            for fd in (job_r, out_w):
+                os.close(fd)
+            if session is not None:
+                session.chan.close()
+        deadline = time.monotonic() + START_GRACE
+        while (line := self._line()) is None:
+            ready, _, _ = select.select([self.out_r], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(self.out_r, 1 << 16) if ready else b""
+            if not chunk:
+                return False
+            self.buf += chunk
+        pid = json.loads(line).get("note", {}).get("pid", 0)
+        if not (isinstance(pid, int) and pid > 0):
+            return False
+        try:   # held from now on: the template reaps its judges, so a bare pid could soon name another process
+            self.pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:   # it is gone already
+                return False
+            self.pidfd = -1                 # a kernel before 5.3: the bare pid, as good as it gets there
+        self.pid = pid
+        return True
 
     def stop(self) -> None:
-        if self.pid and self.owner == os.getpid():
-            _kill_tree(self.pid)
-            for fd in (self.job_w, self.out_r):
+        if self.owner == os.getpid():
+            if self.pid:
+                _kill_judge(self.pid, self.pidfd)
+            for fd in (getattr(self, "job_w", -1), getattr(self, "out_r", -1), getattr(self, "pidfd", -1)):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+            self.job_w = self.out_r = self.pidfd = -1
         self.pid = 0
 
     def _send_job(self, job: bytes) -> bool:
@@ -109,11 +210,12 @@ class JudgeProcess:
     def grade(self, job: tuple, *, timeout: float) -> dict:
         """The judge's JSON-able result for `job`, or {"__error__": status, "message"}."""
         if self.owner != os.getpid():   # inherited through a fork: that judge belongs to the parent
-            self.pid, self.owner = 0, os.getpid()
+            self.pid, self.pidfd, self.owner = 0, -1, os.getpid()
         data = pickle.dumps(job)
         if not (self.pid and self._send_job(data)):
-            self._start()
-            if not self._send_job(data):
+            started = self._start()
+            if not (started and self._send_job(data)):
+                self.stop()
                 return {"__error__": INTERNAL_ERROR, "message": "the judge process could not be started"}
         jails, deadline = [], time.monotonic() + timeout
         while True:
@@ -141,16 +243,27 @@ class JudgeProcess:
             self.buf += chunk
 
 
-def _kill_tree(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-        except (ProcessLookupError, PermissionError):
-            pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
+def _kill_judge(pid: int, pidfd: int) -> None:
+    """SIGKILL a judge and what it started (its process group), and wait (a little) until it is gone. Through
+    its pidfd: the judge is the template's child, reaped there, so its bare pid may be another process's by now."""
+    if pidfd < 0:
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                pass
+        return
+    if select.select([pidfd], [], [], 0)[0]:   # it has ended already: its pid and group are no longer its own
+        return
+    try:   # alive: the group named by its pid is its own
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
         pass
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    select.select([pidfd], [], [], 1.0)
 
 
 def _kill_jails(pids: list) -> None:
