@@ -560,8 +560,9 @@ def print_report(r: dict) -> None:
         say(f"  check of the full lesson notebook: first {b['check_first_s']:.2f} s (starts the warm server), then "
             f"median {b['check_median_s']} s, runs {b['check_runs_s']}")
     say("")
-    say("peak memory per process role, from a separate --jobs 1 run watched every 50 ms (main = the grading "
-        "worker; other = its judges, the zygote and its forks): peak RSS (VmHWM; includes pages shared "
+    say("peak memory per process role, from a separate --jobs 1 run watched every 50 ms (worker = the grading "
+        "process; template = the judges' template, judge = its forks, zygote fork = session servers and jail "
+        "launchers, other = e.g. the gradebook writer; see procwatch.py): peak RSS (VmHWM; includes pages shared "
         "copy-on-write with the parent) / peak private memory (USS), MiB, max over the role's processes (how many):")
     for label, res in (("--jobs 1", r["memory_run"]),):
         roles = res["memory"]["roles"]

@@ -7,8 +7,10 @@ two polls). Roles are assigned at the end from the whole tree:
     jail         runs as a jail uid (>= 200000): the student's code
     zygote       `python -m autograder.jail.zygote` (forks the jails)
     zygote fork  the zygote's per-judge session servers and the jails' launchers (before the uid drop)
+    template     the judges' template: a fork of the zygote whose children are judges
     worker       the process that owns a zygote: the grading worker (with --jobs 1, the CLI process itself)
-    judge        a worker's forked child (the hidden checks, one submission after another)
+    judge        the template's forked child (the hidden checks, one submission after another); in revisions
+                 before the template, a worker's forked child
     kernel       an ipykernel (nbgrader's per-notebook kernel)
     main         the root, when it is none of the above (nbgrader autograde, or the --jobs N parent)
     other        anything else (e.g. a child collecting the checks' points before the zygote starts, alembic)
@@ -153,12 +155,28 @@ class TreeWatch:
             par = parent(p)
             if is_zyg(p) and par is not None and not is_zyg(par):
                 owners[(par.pid, par.start)] = min(p.start, owners.get((par.pid, par.start), p.start))
+        kids: dict[tuple[int, int], list[Proc]] = {}
+        for p in self.procs.values():
+            par = parent(p)
+            if par is not None:
+                kids.setdefault((par.pid, par.start), []).append(p)
+
+        def is_zygote(p: Proc | None) -> bool:   # the zygote itself, not one of its forks
+            return is_zyg(p) and not is_zyg(parent(p))
+
+        def is_template(p: Proc | None) -> bool:   # a zygote fork whose children are not jails (nor launchers)
+            children = kids.get((p.pid, p.start), []) if p is not None else []
+            return (is_zyg(p) and is_zygote(parent(p)) and bool(children)
+                    and all(c.max_uid < JAIL_UID_BASE and is_zyg(c) and not kids.get((c.pid, c.start))
+                            for c in children))
+
         for key, p in self.procs.items():
             par = parent(p)
             if p.max_uid >= JAIL_UID_BASE:
                 role = "jail"
             elif is_zyg(p):
-                role = "zygote fork" if is_zyg(par) else "zygote"
+                role = ("zygote" if not is_zyg(par) else "template" if is_template(p)
+                        else "judge" if is_template(par) else "zygote fork")
             elif key in owners:
                 role = "worker"
             elif (par is not None and (par.pid, par.start) in owners and p.cmdline == par.cmdline

@@ -110,3 +110,22 @@ def test_ab_refuses_a_patch_that_does_not_apply(tmp_path):
     missing = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "HEAD", "--patch",
                               str(tmp_path / "absent.patch")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no patch file" in missing.stderr
+
+
+def test_procwatch_tells_the_zygotes_forks_apart():
+    """The memory figures' roles, on a literal process tree of a `--jobs 1` run: the judges' template and its
+    judge are zygote forks as much as a session server is; what tells them apart is whose children are jails."""
+    spec = importlib.util.spec_from_file_location("bench_procwatch", REPO / "benchmarks" / "procwatch.py")
+    pw = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = pw   # its dataclasses look their module up
+    spec.loader.exec_module(pw)
+    zyg, cli, jail_uid = "python -m autograder.jail.zygote 5", "python -m autograder.cli grade sgd_mnist", 200_123
+    tree = [pw.Proc(10, 1, 1, cli), pw.Proc(11, 10, 2, zyg), pw.Proc(12, 11, 3, zyg),    # cli, zygote, template
+            pw.Proc(13, 12, 4, zyg), pw.Proc(14, 11, 5, zyg),                          # judge, session server
+            pw.Proc(15, 14, 6, zyg, max_uid=jail_uid), pw.Proc(16, 14, 7, zyg, max_uid=jail_uid + 1),
+            pw.Proc(17, 10, 8, "python -m autograder.report.nbgrader_sink")]
+    watch = pw.TreeWatch(10)
+    watch.procs = {(p.pid, p.start): p for p in tree}
+    roles = {pid: role for (pid, _), role in watch.roles().items()}
+    assert roles == {10: "worker", 11: "zygote", 12: "template", 13: "judge", 14: "zygote fork", 15: "jail",
+                     16: "jail", 17: "other"}
