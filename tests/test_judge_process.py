@@ -204,3 +204,29 @@ def test_the_grader_never_imports_torch_and_judges_hold_nothing_of_its_environme
     assert lines.get("TORCH") == "False False", out.stdout
     assert lines.get("CANARY") == "False False", out.stdout
     assert lines.get("CWD") == "True True", out.stdout
+
+
+def test_a_restarted_template_never_grades_with_changed_checks(tmp_path):
+    """A template that died mid-run is started again only while the bundle's checks are those the run began
+    with; otherwise the submission's row says why (the kit's, not the student's), and no grade is given."""
+    import shutil
+    from autograder.coursedir import CourseDir
+    from autograder.grader import Grader
+    course = tmp_path / "course"
+    for folder in ("source", "release", "solutions"):
+        shutil.copytree(REPO / folder / "sgd_mnist", course / folder / "sgd_mnist")
+    bundle = CourseDir(course).bundle("sgd_mnist")
+    grader = Grader(bundle)
+    path = variant(tmp_path / "nb.ipynb")
+    first = grade_notebooks(notebooks=[path], student_id="a", bundle=bundle, options=OPTS, grader=grader)
+    assert_full_marks(first)
+    os.kill(grader.template.pid, signal.SIGKILL)
+    with open(bundle.solutions / "test_softmax.py", "a") as f:
+        f.write("\n# edited during the run\n")
+    deadline = time.monotonic() + 10
+    while alive(grader.template.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = grade_notebooks(notebooks=[path], student_id="b", bundle=bundle, options=OPTS, grader=grader)
+    assert second.status == "internal_error" and second.score == 0, (second.status, second.message)
+    assert "checks or references changed" in second.message, second.message
+    grader.zygote.close()

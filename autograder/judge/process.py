@@ -45,6 +45,7 @@ class JudgeTemplate:
 
     def __init__(self, zygote, config: dict):
         self.zygote, self.config = zygote, config
+        self.key = ""
         self._open()
 
     def _open(self) -> None:
@@ -56,7 +57,11 @@ class JudgeTemplate:
         if "error" in reply:
             chan.close()
             raise TemplateError(reply["error"], collection=reply.get("collection", False))
-        self.chan, self.pid, self.exercise_max = chan, reply["pid"], reply["exercise_max"]
+        if self.key and reply["key"] != self.key:   # a restart mid-run must not grade with other checks
+            chan.close()
+            raise TemplateError("the bundle's checks or references changed while it was being graded: "
+                                "run `grade` again", collection=False)
+        self.chan, self.pid, self.exercise_max, self.key = chan, reply["pid"], reply["exercise_max"], reply["key"]
 
     def fork_judge(self, fds: list[int]) -> None:
         """Have a judge forked with `fds` (its job pipe, its output pipe, its zygote session)."""
@@ -75,7 +80,7 @@ def serve_template(chan: socket.socket) -> None:
     from autograder.grader import CheckCollectionError, JudgeState
     try:
         state = JudgeState.from_config(json.loads(chan.recv(1 << 20)))
-        reply = {"exercise_max": state.exercise_max, "pid": os.getpid()}
+        reply = {"exercise_max": state.exercise_max, "pid": os.getpid(), "key": state.bundle.key()}
     except CheckCollectionError as exc:
         reply = {"error": str(exc), "collection": True}
     except BaseException:  # noqa: BLE001 - the kit's fault, or the course's: the instructor reads it
@@ -138,7 +143,8 @@ class JudgeProcess:
         self.owner = os.getpid()
 
     def _start(self) -> bool:
-        """Ask the template for a judge; True once it has said it is there."""
+        """Ask the template for a judge; True once it has said it is there (else `problem` may say why)."""
+        self.problem = ""
         job_r, job_w = os.pipe()
         out_r, out_w = os.pipe()
         self.pid, self.job_w, self.out_r = 0, job_w, out_r
@@ -147,7 +153,8 @@ class JudgeProcess:
         try:
             session = self.zygote.session(isolation=self.isolation)
             self.template.fork_judge([job_r, out_w, session.chan.fileno()])
-        except (OSError, TemplateError):
+        except (OSError, TemplateError) as exc:
+            self.problem = f": {exc}"
             return False
         finally:
             for fd in (job_r, out_w):
@@ -216,7 +223,8 @@ class JudgeProcess:
             started = self._start()
             if not (started and self._send_job(data)):
                 self.stop()
-                return {"__error__": INTERNAL_ERROR, "message": "the judge process could not be started"}
+                return {"__error__": INTERNAL_ERROR,
+                        "message": "the judge process could not be started" + getattr(self, "problem", "")}
         jails, deadline = [], time.monotonic() + timeout
         while True:
             line = self._line()
