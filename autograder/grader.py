@@ -15,6 +15,7 @@ definitions and the checks themselves. Whatever happens below, the caller gets a
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -36,8 +37,8 @@ class Grader:
         self.zygote = zygote or Zygote()   # first: it imports torch while this process reads the bundle
         self.key = bundle.key()
         self.hidden = hidden_paths(bundle)
-        config = {"root": str(Path(bundle.course.root).resolve()), "name": bundle.name, "isolation": isolation,
-                  "hidden": self.hidden}
+        config = {"root": str(Path(bundle.course.root).resolve()), "name": bundle.name, "hidden": self.hidden,
+                  "key": self.key}
         try:
             self.template = JudgeTemplate(self.zygote, config)
         except TemplateError as exc:
@@ -63,10 +64,10 @@ class JudgeState:
     """What a judge needs of a bundle: its collected checks (imported here), their points, the jail's walls.
     Built in the judges' template (`autograder.judge.process.serve_template`), which judges are forked from."""
 
-    def __init__(self, bundle: Bundle, *, isolation: str = "namespaces", hidden: list[str] | None = None):
+    def __init__(self, bundle: Bundle, *, hidden: list[str] | None = None):
         from autograder.warm import warm_judge
         warm_judge()
-        self.bundle, self.isolation = bundle, isolation
+        self.bundle = bundle
         self.public_files = bundle.public_files()
         self.hidden = sorted(set(hidden_paths(bundle)) | set(hidden or ()))   # the grader's Python path, and ours
         self.plans, self.exercise_max = self._collect()
@@ -76,10 +77,8 @@ class JudgeState:
 
     @classmethod
     def from_config(cls, config: dict) -> "JudgeState":
-        import os
         os.chdir(config["root"])   # checks find course files from the course root, wherever `grade` was run
-        bundle = CourseDir(Path(config["root"])).bundle(config["name"])
-        return cls(bundle, isolation=config["isolation"], hidden=config["hidden"])
+        return cls(CourseDir(Path(config["root"])).bundle(config["name"]), hidden=config["hidden"])
 
     def _collect(self):
         """Import the checks here (judges inherit them) and read every exercise's points."""

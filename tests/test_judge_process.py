@@ -189,6 +189,8 @@ print("TORCH", "torch" in sys.modules, any(m.startswith("sgd_mnist") for m in sy
 print("CANARY", b"canary" in open(f"/proc/{judge}/environ", "rb").read(),
       b"canary" in open(f"/proc/{grader.template.pid}/environ", "rb").read())
 print("CWD", os.readlink(f"/proc/{judge}/cwd") == str(repo), os.getcwd() != str(repo))
+maps = lambda pid: open(f"/proc/{pid}/maps").read()   # the zygote's warm-up maps matplotlib's extensions
+print("EARLY", "/matplotlib/" in maps(grader.template.pid), "/matplotlib/" in maps(grader.zygote.pid))
 '''
 
 
@@ -204,6 +206,7 @@ def test_the_grader_never_imports_torch_and_judges_hold_nothing_of_its_environme
     assert lines.get("TORCH") == "False False", out.stdout
     assert lines.get("CANARY") == "False False", out.stdout
     assert lines.get("CWD") == "True True", out.stdout
+    assert lines.get("EARLY") == "False True", out.stdout   # the template was forked before the zygote's warm-up
 
 
 def test_a_restarted_template_never_grades_with_changed_checks(tmp_path):

@@ -216,19 +216,24 @@ class Zygote:
         child.close()
 
     @staticmethod
-    def _accept(ctl: socket.socket, early: list | None = None) -> None:
+    def _accept(ctl: socket.socket) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
         freeze_heap()
         try:
-            early = list(early or ())
-            while early:   # what was asked for while the zygote warmed up
-                msg, fds = early.pop(0)
-                if not _dispatch(ctl, msg, fds, others=[fd for _, more in early for fd in more]):
-                    os._exit(0)
             while True:
                 msg, fds, _, _ = socket.recv_fds(ctl, 64, 1)
-                if not _dispatch(ctl, msg, fds):
+                if not msg:
                     break
+                if not fds:
+                    continue
+                if msg == TEMPLATE:
+                    _fork_template(ctl, fds[0])
+                    continue
+                if os.fork() == 0:
+                    ctl.close()
+                    die_with_parent()
+                    _serve_session(socket.socket(fileno=fds[0]), isolation=msg.decode(errors="replace"))
+                os.close(fds[0])
         except BaseException:  # noqa: BLE001 - the owner hung up
             pass
         os._exit(0)
@@ -282,56 +287,28 @@ TEMPLATE = b"\0template"   # a control message asking for a judges' template (an
 
 def zygote_main(fd: int) -> None:
     """The zygote process: import torch, fork the judges' templates already asked for, warm up the rest
-    (imports only), then fork a session server per judge that asks (and a template per grader)."""
+    (imports only), then fork a session server per judge that asks (and a template per grader that asks)."""
     ctl = socket.socket(fileno=fd)
     die_with_parent()
     from autograder.warm import warm_jail, warm_torch
     warm_torch()
-    early = []   # requests that came during the warm-up: templates are forked now, sessions once it is done
     ctl.setblocking(False)
-    try:
-        while True:
-            msg, fds, _, _ = socket.recv_fds(ctl, 64, 1)
-            if msg == TEMPLATE and fds:
-                _fork_template(ctl, fds[0], [fd for _, more in early for fd in more])
-            else:
-                early.append((msg, fds))
-            if not msg:
-                break
+    try:   # the templates asked for so far (a grader asks first thing); anything else waits for the warm-up
+        while ctl.recv(len(TEMPLATE), socket.MSG_PEEK) == TEMPLATE:
+            _, fds, _, _ = socket.recv_fds(ctl, 64, 1)
+            if fds:
+                _fork_template(ctl, fds[0])
     except BlockingIOError:
         pass
-    except OSError:
-        os._exit(0)
     ctl.setblocking(True)
     warm_jail()
-    Zygote._accept(ctl, early)
+    Zygote._accept(ctl)
 
 
-def _dispatch(ctl: socket.socket, msg: bytes, fds: list[int], others: list[int] = ()) -> bool:
-    """One control message: a session server or a template forked for it. False once the owner hung up.
-    `others`: the lines of requests still waiting, which the child must not hold (a judge would then never
-    see its session server end)."""
-    if not msg:
-        return False
-    if fds and msg == TEMPLATE:
-        _fork_template(ctl, fds[0], others)
-    elif fds:
-        if os.fork() == 0:
-            ctl.close()
-            for fd in others:
-                os.close(fd)
-            die_with_parent()
-            _serve_session(socket.socket(fileno=fds[0]), isolation=msg.decode(errors="replace"))
-        os.close(fds[0])
-    return True
-
-
-def _fork_template(ctl: socket.socket, fd: int, others: list[int] = ()) -> None:
+def _fork_template(ctl: socket.socket, fd: int) -> None:
     if os.fork() == 0:
         try:
             ctl.close()
-            for other in others:
-                os.close(other)
             die_with_parent()
             from autograder.judge.process import serve_template   # only in the template: the zygote never has it
             serve_template(socket.socket(fileno=fd))

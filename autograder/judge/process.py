@@ -4,8 +4,8 @@ The judge runs the checks and talks to the jails; it never runs student code, bu
 send back, so it lives in its own process: whatever goes wrong there costs one submission, never the worker.
 Judges are forked by the grader's template (`serve_template`): a fork of the zygote taken right after its
 `import torch`, which then imported the bundle's checks. Judges and jails thus share one copy of torch's memory
-(two copies cost the cores' caches ~10% of the grading phase with `--jobs 2`), and no judge holds anything of the
-grader's (its environment, the roster, earlier results). Forking a fresh judge per submission would cost ~40 ms
+(and torch is imported once per run, not twice), and no judge holds anything of the grader's (its environment,
+the roster, earlier results). Forking a fresh judge per submission would cost ~40 ms
 each (copying the template's page tables, then copy-on-write faults as the judge warms up again), so one is kept
 for as long as it behaves and replaced after a timeout (it is killed, with its jails) or a crash. Its jails come
 from one zygote session, which its worker opens and hands over with the judge's pipes.
@@ -44,24 +44,19 @@ class JudgeTemplate:
     A template that has died (the machine's memory, or the kit's fault) is started again when next needed."""
 
     def __init__(self, zygote, config: dict):
-        self.zygote, self.config = zygote, config
-        self.key = ""
-        self._open()
+        self.zygote, self.config = zygote, config   # config["key"]: the bundle's key the grader started with
+        self._open(restart=False)
 
-    def _open(self) -> None:
+    def _open(self, *, restart: bool) -> None:
         chan = self.zygote.template()
-        chan.send(json.dumps(self.config).encode())
+        chan.send(json.dumps(dict(self.config, restart=restart)).encode())
         raw = chan.recv(1 << 20)
         reply = json.loads(raw) if raw else {"error": "the judges' template ended before it had read the checks",
                                              "collection": False}
         if "error" in reply:
             chan.close()
             raise TemplateError(reply["error"], collection=reply.get("collection", False))
-        if self.key and reply["key"] != self.key:   # a restart mid-run must not grade with other checks
-            chan.close()
-            raise TemplateError("the bundle's checks or references changed while it was being graded: "
-                                "run `grade` again", collection=False)
-        self.chan, self.pid, self.exercise_max, self.key = chan, reply["pid"], reply["exercise_max"], reply["key"]
+        self.chan, self.pid, self.exercise_max = chan, reply["pid"], reply["exercise_max"]
 
     def fork_judge(self, fds: list[int]) -> None:
         """Have a judge forked with `fds` (its job pipe, its output pipe, its zygote session)."""
@@ -69,20 +64,27 @@ class JudgeTemplate:
             socket.send_fds(self.chan, [b"judge"], fds)
         except OSError:   # the template is gone: a new one (the checks are read again)
             self.chan.close()
-            self._open()
+            self._open(restart=True)
             socket.send_fds(self.chan, [b"judge"], fds)
 
 
 def serve_template(chan: socket.socket) -> None:
     """In the template (a fork of the zygote after its `import torch`): read the bundle's checks as the grader
-    asks (`{"root", "name", "isolation", "hidden"}`), say what they are worth, then fork a judge for each
-    worker that sends its pipes and its zygote session. Ends when the grader hangs up."""
+    asks (`{"root", "name", "hidden", "key", "restart"}`), say what they are worth, then fork a judge for each
+    worker that sends its pipes and its zygote session. Ends when the grader hangs up. A template started again
+    mid-run refuses checks that are not those the run began with (`key`)."""
     from autograder.grader import CheckCollectionError, JudgeState
     try:
-        state = JudgeState.from_config(json.loads(chan.recv(1 << 20)))
-        reply = {"exercise_max": state.exercise_max, "pid": os.getpid(), "key": state.bundle.key()}
+        config = json.loads(chan.recv(1 << 20))
+        state = JudgeState.from_config(config)
+        if config["restart"] and state.bundle.key() != config["key"]:
+            raise TemplateError("the bundle's checks or references changed while it was being graded: "
+                                "run `grade` again", collection=False)
+        reply = {"exercise_max": state.exercise_max, "pid": os.getpid()}
     except CheckCollectionError as exc:
         reply = {"error": str(exc), "collection": True}
+    except TemplateError as exc:
+        reply = {"error": str(exc), "collection": False}
     except BaseException:  # noqa: BLE001 - the kit's fault, or the course's: the instructor reads it
         reply = {"error": traceback.format_exc()[-20000:], "collection": False}
     chan.send(json.dumps(reply).encode())
@@ -139,7 +141,8 @@ class JudgeProcess:
 
     def __init__(self, *, zygote, template: JudgeTemplate, isolation: str):
         self.zygote, self.template, self.isolation = zygote, template, isolation
-        self.pid, self.pidfd = 0, -1
+        self.pid, self.pidfd, self.job_w, self.out_r = 0, -1, -1, -1
+        self.problem = ""   # why the last judge could not be started, when it is known
         self.owner = os.getpid()
 
     def _start(self) -> bool:
@@ -184,7 +187,7 @@ class JudgeProcess:
         if self.owner == os.getpid():
             if self.pid:
                 _kill_judge(self.pid, self.pidfd)
-            for fd in (getattr(self, "job_w", -1), getattr(self, "out_r", -1), getattr(self, "pidfd", -1)):
+            for fd in (self.job_w, self.out_r, self.pidfd):
                 try:
                     os.close(fd)
                 except OSError:
@@ -224,7 +227,7 @@ class JudgeProcess:
             if not (started and self._send_job(data)):
                 self.stop()
                 return {"__error__": INTERNAL_ERROR,
-                        "message": "the judge process could not be started" + getattr(self, "problem", "")}
+                        "message": "the judge process could not be started" + self.problem}
         jails, deadline = [], time.monotonic() + timeout
         while True:
             line = self._line()
