@@ -46,10 +46,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
 # This working tree against an earlier revision, on the same class, in one run: `make ab REV=<commit>`;
-# PATCH=<file> applies a patch to that revision first (see benchmarks/patches/).
+# PATCH=<file> applies a patch to that revision first (see benchmarks/patches/); COUNTERS=1 also counts page
+# faults, context switches and memory-map calls per run (perf stat).
 REV ?= HEAD
 ab: $(STAMP)
-	$(BIN)/python benchmarks/ab.py $(REV) $(if $(PATCH),--patch $(PATCH))
+	$(BIN)/python benchmarks/ab.py $(REV) $(if $(PATCH),--patch $(PATCH)) $(if $(COUNTERS),--counters)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -16,7 +16,14 @@ environment and imports the installed kit, so B cannot be another revision).
 `--patch FILE` applies a patch to side A's worktree first (e.g. benchmarks/patches/: to ask what one change of
 design costs on its own, measured on the old engine).
 
-Usage:  python benchmarks/ab.py REV [--patch FILE] [--n 60] [--rounds 3] [--jobs 1 2] [--out FILE.json] [--keep]
+`--counters` also counts, over each run's whole process tree, what the kernel did for it: page faults, context
+switches, and mmap/munmap/brk calls (`perf stat`, from Debian's linux-perf; the calls need root for perf's
+syscall tracepoints). Counts do not drift with another tenant's load as times do, so a difference of a few
+percent that the walls cannot resolve shows there, or does not; they say nothing of user-space work (a
+virtual machine seldom exposes the CPU's instruction counter).
+
+Usage:  python benchmarks/ab.py REV [--patch FILE] [--n 60] [--rounds 3] [--jobs 1 2] [--counters] [--out FILE.json]
+        [--keep]
 """
 from __future__ import annotations
 
@@ -101,7 +108,34 @@ class CpuMeter:
                 time.sleep(0.1)
 
 
-def grade(side: dict, jobs: int, out: Path) -> dict:
+COUNTED = ("page-faults", "context-switches", "syscalls:sys_enter_mmap", "syscalls:sys_enter_munmap",
+           "syscalls:sys_enter_brk")
+
+
+def counter_events() -> tuple[str, ...] | str:
+    """The events `perf stat` can count here (the syscall tracepoints need root), or why none can be."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return "perf is not installed (Debian: apt-get install linux-perf)"
+    for events in (COUNTED, COUNTED[:2]):
+        done = subprocess.run([perf, "stat", "-x,", "-e", ",".join(events), "--", "true"], capture_output=True,
+                              text=True)
+        if done.returncode == 0 and "<not supported>" not in done.stderr:
+            return events
+    return f"perf stat cannot count here: {done.stderr.strip()[-300:]}"
+
+
+def read_counts(path: Path) -> dict[str, int]:
+    """`perf stat -x,` output: value,unit,event,... per line (`<not counted>` where it could not count)."""
+    counts = {}
+    for line in path.read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].strip().isdigit():
+            counts[fields[2].removeprefix("syscalls:sys_enter_")] = int(fields[0])
+    return counts
+
+
+def grade(side: dict, jobs: int, out: Path, events: tuple[str, ...] = ()) -> dict:
     course = Path(side["course"])
     for leftover in ("gradebook.db", "feedback"):        # every run starts from the same state
         path = course / leftover
@@ -109,6 +143,9 @@ def grade(side: dict, jobs: int, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "autograder.cli", "grade", ASSIGNMENT, "--submissions", side["submitted"],
            "--out", str(out), "--jobs", str(jobs), "--force", "--course-root", str(course)] + side["extra"]
+    counts_file = out.with_name(out.name + ".perf")
+    if events:   # perf stat follows every fork, and sums the counts of children that ended into their parent's
+        cmd = ["perf", "stat", "-x,", "-o", str(counts_file), "-e", ",".join(events), "--"] + cmd
     meter = CpuMeter()
     start = time.perf_counter()
     try:
@@ -121,8 +158,9 @@ def grade(side: dict, jobs: int, out: Path) -> dict:
         raise SystemExit(f"{side['name']}: grade --jobs {jobs} failed:\n{done.stderr[-3000:]}")
     rows = list(csv.DictReader(open(out / "grades.csv")))
     total = sum(float(v) for r in rows for k, v in r.items() if k not in ("student_id", "status") and v)
+    counts = read_counts(counts_file) if events else {}
     return {"wall_s": round(wall, 2), "cpu_s": None if meter.seconds is None else round(meter.seconds, 2),
-            "graded": sum(r["status"] == "graded" for r in rows), "points": total}
+            "graded": sum(r["status"] == "graded" for r in rows), "points": total, "counts": counts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=60, help="submissions in the class (default 60)")
     p.add_argument("--rounds", type=int, default=3, help="rounds; each grades both sides once per --jobs")
     p.add_argument("--jobs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="the --jobs to compare")
+    p.add_argument("--counters", action="store_true",
+                   help="also count page faults, context switches and mmap/munmap/brk calls per run (perf stat)")
     p.add_argument("--out", type=Path, help="write every figure to this JSON file")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args(argv)
@@ -144,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     if rev.returncode != 0:
         p.error(f"{args.rev!r} is not a commit of this repository")
     commit = rev.stdout.strip()
+    events: tuple[str, ...] = ()
+    if args.counters:
+        found = counter_events()
+        if isinstance(found, str):
+            p.error(f"--counters: {found}")
+        events = found
     patch = args.patch.resolve() if args.patch else None
     if patch is not None and not patch.is_file():
         p.error(f"no patch file at {args.patch}")
@@ -170,13 +216,15 @@ def main(argv: list[str] | None = None) -> int:
             sides.append(side)
         walls: dict[str, dict[int, list]] = {s["name"]: {j: [] for j in jobs_list} for s in sides}
         cpus: dict[str, dict[int, list]] = {s["name"]: {j: [] for j in jobs_list} for s in sides}
+        counts: dict[str, dict[int, list]] = {s["name"]: {j: [] for j in jobs_list} for s in sides}
         points: dict[str, float] = {}
         for r in range(args.rounds):
             for j in jobs_list:
                 order = sides if (r + j) % 2 == 0 else sides[::-1]   # neither side always goes first
                 for side in order:
-                    res = grade(side, j, work / f"out-{side['name'].split()[0]}")
+                    res = grade(side, j, work / f"out-{side['name'].split()[0]}", events)
                     walls[side["name"]][j].append(res["wall_s"])
+                    counts[side["name"]][j].append(res["counts"])
                     cpus[side["name"]][j].append(res["cpu_s"])
                     points[side["name"]] = res["points"]
                     cpu = "" if res["cpu_s"] is None else f"  CPU {res['cpu_s']:7.2f} s"
@@ -206,6 +254,20 @@ def main(argv: list[str] | None = None) -> int:
                       f"{ma:.1f} | {mb:.1f} | {mb / ma:.2f} |")
         else:
             print("\n(no CPU figures: a cpuacct cgroup could not be made here; it needs root and cgroup v1)")
+        if events:
+            print(f"\nWhat the kernel did for each run, per submission, start-up included (perf stat over "
+                  f"the whole process tree; medians of {args.rounds}):\n")
+            names = [e.removeprefix("syscalls:sys_enter_") for e in events]
+            print("| --jobs | " + " | ".join(f"{n} A / B (B ÷ A)" for n in names) + " |")
+            print("|---|" + "---|" * len(names))
+            for j in jobs_list:
+                cells = []
+                for n in names:
+                    ca = statistics.median(c.get(n, 0) for c in counts[a][j]) / args.n
+                    cb = statistics.median(c.get(n, 0) for c in counts[b][j]) / args.n
+                    cells.append(f"{ca:.1f} / {cb:.1f} ({cb / ca:.2f})" if ca else f"{ca:.1f} / {cb:.1f}")
+                summary[j].update(counts_a=counts[a][j], counts_b=counts[b][j])
+                print(f"| {j} | " + " | ".join(cells) + " |")
         print(f"\npoints given to the class: A {points[a]:g}, B {points[b]:g}")
         if args.out:
             args.out.write_text(json.dumps({"rev": commit, "n": args.n, "rounds": args.rounds,

@@ -58,14 +58,24 @@ def test_bench_class_builder(tmp_path):
 
 def test_ab_grades_the_same_class_on_both_sides(tmp_path):
     """`make ab`'s tool, on HEAD against this tree: both sides build and grade the class; where the tree is
-    HEAD (a clean clone) the two give the class the same points."""
+    HEAD (a clean clone) the two give the class the same points. Where perf can count, `--counters` adds each
+    run's kernel counts; where it cannot, `--counters` is refused with the reason."""
     import subprocess
+    spec = importlib.util.spec_from_file_location("bench_ab", REPO / "benchmarks" / "ab.py")
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    events = ab.counter_events()
+    counters = [] if isinstance(events, str) else ["--counters"]
+    if not counters:
+        refused = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "HEAD", "--counters"],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and events in refused.stderr and "Traceback" not in refused.stderr
     out = tmp_path / "ab.json"
     patch = tmp_path / "marker.patch"   # side A gets a file of its own: it applies to any HEAD, changes no grade
     patch.write_text("diff --git a/AB_SIDE_A b/AB_SIDE_A\nnew file mode 100644\n--- /dev/null\n+++ b/AB_SIDE_A\n"
                      "@@ -0,0 +1 @@\n+patched\n")
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ab.py"), "HEAD", "--n", "3", "--rounds", "1",
-                           "--jobs", "1", "--out", str(out), "--patch", str(patch)],
+                           "--jobs", "1", "--out", str(out), "--patch", str(patch)] + counters,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "with " + str(patch) + " applied" in done.stdout and "+ marker" in done.stdout
@@ -80,6 +90,12 @@ def test_ab_grades_the_same_class_on_both_sides(tmp_path):
         assert not [g for g in os.listdir("/sys/fs/cgroup/cpuacct") if g.startswith("autograder-ab-")]
     else:
         assert "no CPU figures" in done.stdout
+    if counters:   # three submissions and a start-up: thousands of page faults, some context switches, per side
+        (counts_a, counts_b), = [(f["counts_a"], f["counts_b"]) for f in figures["jobs"].values()]
+        for counts in counts_a + counts_b:
+            assert counts["page-faults"] > 10_000 and counts["context-switches"] > 10, counts
+            assert "mmap" not in counts or counts["mmap"] > 100, counts
+        assert "What the kernel did for each run" in done.stdout
     changed = subprocess.run(["git", "status", "--porcelain", "--", "autograder", "solutions", "source", "release",
                               "benchmarks/classbuild.py"], cwd=REPO, capture_output=True, text=True).stdout
     if not changed:   # this tree grades as HEAD does (always so on a clean clone): the same points twice
@@ -129,3 +145,29 @@ def test_procwatch_tells_the_zygotes_forks_apart():
     roles = {pid: role for (pid, _), role in watch.roles().items()}
     assert roles == {10: "worker", 11: "zygote", 12: "template", 13: "judge", 14: "zygote fork", 15: "jail",
                      16: "jail", 17: "other"}
+
+
+def test_ab_reads_perf_stat_output():
+    """`perf stat -x,` lines as perf 6 writes them (value, unit, event, run time, share, ...), literal."""
+    spec = importlib.util.spec_from_file_location("bench_ab", REPO / "benchmarks" / "ab.py")
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".perf", delete=False) as f:
+        f.write("# started on Thu Dec  3 00:30:00 2026\n\n"
+                "437330,,page-faults,586661667,100.00,248.167,K/sec\n"
+                "18610,,context-switches,586661667,100.00,460.231,/sec\n"
+                "5234,,syscalls:sys_enter_mmap,586661667,100.00,,\n"
+                "<not counted>,,syscalls:sys_enter_brk,0,0.00,,\n")
+    try:
+        assert ab.read_counts(Path(f.name)) == {"page-faults": 437330, "context-switches": 18610, "mmap": 5234}
+    finally:
+        os.unlink(f.name)
+
+
+def test_ab_says_why_it_cannot_count(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_ab", REPO / "benchmarks" / "ab.py")
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    monkeypatch.setattr(ab.shutil, "which", lambda name: None)
+    assert ab.counter_events() == "perf is not installed (Debian: apt-get install linux-perf)"
