@@ -113,6 +113,43 @@ def test_the_judge_holds_none_of_its_parents_other_files(tmp_path):
         os.close(w)
 
 
+def test_a_forked_worker_lets_go_of_its_parents_judge(tmp_path):
+    """`grade --jobs` forks its workers from the grader: a worker that inherits a handle on a judge starts its
+    own, never signals the parent's, and keeps no copy of that judge's pipes (the parent's judge would otherwise
+    not see its job pipe end while the worker lives)."""
+    import json
+    path = variant(tmp_path / "nb.ipynb")
+    assert_full_marks(grade(path, "parent"))
+    parent = judge_of()
+    theirs = {f"pipe:[{os.fstat(fd).st_ino}]" for fd in (parent.job_w, parent.out_r)}
+    parent_pid = parent.pid
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(r)
+            result = grade(path, "child")
+            held = set()
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    held.add(os.readlink(f"/proc/self/fd/{fd}"))
+                except OSError:
+                    pass
+            os.write(w, json.dumps({"status": result.status, "full": all(full(result, e) for e in OPTS.exercises),
+                                    "judge": judge_of().pid, "kept": sorted(held & theirs)}).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        said = json.loads(f.read() or b"{}")
+    os.waitpid(child, 0)
+    assert said.get("status") == "graded" and said["full"], said
+    assert said["judge"] not in (0, parent_pid) and said["kept"] == [], said
+    assert judge_of().pid == parent_pid and alive(parent_pid)   # the parent's judge was left alone ...
+    assert_full_marks(grade(path, "parent again"))
+    assert judge_of().pid == parent_pid                          # ... and still serves the parent
+
+
 LAZY_TORCH = ("torch._dynamo", "sympy", "torch.distributed.tensor")
 SLIM_JUDGE = r'''
 import sys, tempfile

@@ -142,6 +142,7 @@ class JudgeProcess:
     def __init__(self, *, zygote, template: JudgeTemplate, isolation: str):
         self.zygote, self.template, self.isolation = zygote, template, isolation
         self.pid, self.pidfd, self.job_w, self.out_r = 0, -1, -1, -1
+        self.buf, self.scanned = bytearray(), 0   # the judge's output not yet read as lines
         self.problem = ""   # why the last judge could not be started, when it is known
         self.owner = os.getpid()
 
@@ -195,6 +196,19 @@ class JudgeProcess:
             self.job_w = self.out_r = self.pidfd = -1
         self.pid = 0
 
+    def _adopt(self) -> None:
+        """In a process that inherited this handle through a fork: the judge it names is the parent's. Close this
+        process's copies of its pipes and pidfd (the parent's judge would otherwise never read the end of its job
+        pipe while a child lives) and start afresh, never killing the parent's judge."""
+        for fd in (self.job_w, self.out_r, self.pidfd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.pid, self.pidfd, self.job_w, self.out_r, self.owner = 0, -1, -1, -1, os.getpid()
+        self.buf, self.scanned = bytearray(), 0
+
     def _send_job(self, job: bytes) -> bool:
         try:
             os.write(self.job_w, struct.pack("<Q", len(job)))
@@ -219,8 +233,8 @@ class JudgeProcess:
 
     def grade(self, job: tuple, *, timeout: float) -> dict:
         """The judge's JSON-able result for `job`, or {"__error__": status, "message"}."""
-        if self.owner != os.getpid():   # inherited through a fork: that judge belongs to the parent
-            self.pid, self.pidfd, self.owner = 0, -1, os.getpid()
+        if self.owner != os.getpid():
+            self._adopt()
         data = pickle.dumps(job)
         if not (self.pid and self._send_job(data)):
             started = self._start()
