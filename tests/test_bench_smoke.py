@@ -171,3 +171,93 @@ def test_ab_says_why_it_cannot_count(monkeypatch):
     spec.loader.exec_module(ab)
     monkeypatch.setattr(ab.shutil, "which", lambda name: None)
     assert ab.counter_events() == "perf is not installed (Debian: apt-get install linux-perf)"
+
+
+def _cputree():
+    spec = importlib.util.spec_from_file_location("bench_cputree", REPO / "benchmarks" / "cputree.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cputree_reads_perf_script_output():
+    """`perf script --show-task-events -F comm,pid,tid,time,period,event` lines as perf 6 writes them, literal: a
+    thread's samples count for its process, an exec names the process, childless small children fold."""
+    ct = _cputree()
+    text = """\
+       perf-exec     0/0         0.000000: PERF_RECORD_COMM: perf-exec:100/100
+          python   100/100   10.000000: PERF_RECORD_COMM exec: python:100/100
+          python   100/100   10.001000:    1000000 cpu-clock: 
+          python   100/100   10.002000: PERF_RECORD_FORK(100:105):(100:100)
+          python   100/105   10.003000:    1000000 cpu-clock: 
+          python   100/100   10.004000: PERF_RECORD_FORK(101:101):(100:100)
+          python   101/101   10.005000:    1000000 cpu-clock: 
+          python   101/101   10.006000:    1000000 cpu-clock: 
+          python   101/101   10.006500:    1000000 cpu-clock: 
+          python   101/101   10.007000: PERF_RECORD_FORK(102:102):(101:101)
+        ldconfig   102/102   10.007500: PERF_RECORD_COMM exec: ldconfig:102/102
+        ldconfig   102/102   10.008000: PERF_RECORD_EXIT(102:102):(101:101)
+          python   101/101   10.009000: PERF_RECORD_FORK(103:103):(101:101)
+          python   103/103   10.010000:    1000000 cpu-clock: 
+          python   100/100   10.011000: PERF_RECORD_FORK(104:104):(100:100)
+          python   104/104   10.012000: PERF_RECORD_COMM exec: python:104/104
+"""
+    procs = ct.read_script(text)
+    assert sorted(procs) == [100, 101, 102, 103, 104]            # the thread 105 is no process
+    assert procs[100].ns == 2_000_000 and procs[100].execd       # its thread's sample included
+    assert procs[101].parent == 100 and not procs[101].execd and procs[101].ns == 3_000_000
+    assert procs[102].name == "ldconfig" and procs[102].execd and procs[103].name == "python"
+    assert procs[104].execd and procs[104].ns == 0
+    assert ct.subtree_ns(procs, 100) == 6_000_000
+    lines, rows = ct.render(procs, fold=0.2)
+    assert [(r["depth"], r["pid"], r["kind"], round(r["own_s"], 3), round(r["tree_s"], 3), r["folded"])
+            for r in rows] == [(0, 100, "exec", 0.002, 0.006, 1), (1, 101, "fork", 0.003, 0.004, 1),
+                               (2, None, "children", 0.001, 0.001, 2), (1, 104, "exec", 0.0, 0.0, 1)]
+    assert rows[2]["name"] == "ldconfig, python" and "[2 short-lived children: ldconfig, python]" in lines[3]
+
+
+BURNER = r"""
+import os
+def burn(n):
+    s = 0
+    for i in range(n):
+        s += i
+for _ in range(2):
+    if os.fork() == 0:
+        burn(4_000_000)
+        os._exit(0)
+for _ in range(5):
+    if os.fork() == 0:
+        os._exit(0)
+burn(1_000_000)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+"""
+
+
+def test_cputree_measures_a_real_process_tree(tmp_path):
+    """Two forks that burn CPU each get their own line; five that do nothing fold into one; or, where perf cannot
+    record here, the tool says why and exits 2."""
+    import shutil
+    import subprocess
+    out = tmp_path / "tree.json"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cputree.py"), "--json", str(out), "--",
+                           sys.executable, "-c", BURNER], capture_output=True, text=True, timeout=300)
+    if shutil.which("perf") is None:
+        assert done.returncode == 2 and "perf is not installed" in done.stderr, done.stderr
+        return
+    if done.returncode == 2 and "perf record wrote nothing" in done.stderr:
+        return   # perf is here but may not record (not root, perf_event_paranoid): the tool said so
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    root, forks = rows[0], [r for r in rows if r["depth"] == 1 and r["kind"] == "fork"]
+    assert root["kind"] == "exec" and len(forks) == 2, done.stdout
+    assert all(f["own_s"] > 0.1 for f in forks), done.stdout            # 4M loop steps: ~0.2 s or more each
+    folded = [r for r in rows if r["kind"] == "children"]
+    assert len(folded) == 1 and folded[0]["folded"] == 5, done.stdout
+    assert abs(root["tree_s"] - sum(r["own_s"] for r in rows)) < 1e-6
+    assert "short-lived children" in done.stdout
