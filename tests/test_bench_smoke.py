@@ -16,13 +16,17 @@ from tests._grading import grade
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _classbuild():
-    path = REPO / "benchmarks" / "classbuild.py"
-    spec = importlib.util.spec_from_file_location("bench_classbuild", path)
+def _bench(name: str):
+    """benchmarks/NAME.py as a module (the folder is no package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    sys.modules[spec.name] = module   # a dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
+
+
+def _classbuild():
+    return _bench("classbuild")
 
 
 def test_bench_class_builder(tmp_path):
@@ -61,9 +65,7 @@ def test_ab_grades_the_same_class_on_both_sides(tmp_path):
     HEAD (a clean clone) the two give the class the same points. Where perf can count, `--counters` adds each
     run's kernel counts; where it cannot, `--counters` is refused with the reason."""
     import subprocess
-    spec = importlib.util.spec_from_file_location("bench_ab", REPO / "benchmarks" / "ab.py")
-    ab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ab)
+    ab = _bench("ab")
     events = ab.counter_events()
     counters = [] if isinstance(events, str) else ["--counters"]
     if not counters:
@@ -131,10 +133,7 @@ def test_ab_refuses_a_patch_that_does_not_apply(tmp_path):
 def test_procwatch_tells_the_zygotes_forks_apart():
     """The memory figures' roles, on a literal process tree of a `--jobs 1` run: the judges' template and its
     judge are zygote forks as much as a session server is; what tells them apart is whose children are jails."""
-    spec = importlib.util.spec_from_file_location("bench_procwatch", REPO / "benchmarks" / "procwatch.py")
-    pw = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = pw   # its dataclasses look their module up
-    spec.loader.exec_module(pw)
+    pw = _bench("procwatch")
     zyg, cli, jail_uid = "python -m autograder.jail.zygote 5", "python -m autograder.cli grade sgd_mnist", 200_123
     tree = [pw.Proc(10, 1, 1, cli), pw.Proc(11, 10, 2, zyg), pw.Proc(12, 11, 3, zyg),    # cli, zygote, template
             pw.Proc(13, 12, 4, zyg), pw.Proc(14, 11, 5, zyg),                          # judge, session server
@@ -149,9 +148,7 @@ def test_procwatch_tells_the_zygotes_forks_apart():
 
 def test_ab_reads_perf_stat_output():
     """`perf stat -x,` lines as perf 6 writes them (value, unit, event, run time, share, ...), literal."""
-    spec = importlib.util.spec_from_file_location("bench_ab", REPO / "benchmarks" / "ab.py")
-    ab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ab)
+    ab = _bench("ab")
     import tempfile
     with tempfile.NamedTemporaryFile("w", suffix=".perf", delete=False) as f:
         f.write("# started on Thu Dec  3 00:30:00 2026\n\n"
@@ -166,25 +163,15 @@ def test_ab_reads_perf_stat_output():
 
 
 def test_ab_says_why_it_cannot_count(monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_ab", REPO / "benchmarks" / "ab.py")
-    ab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ab)
+    ab = _bench("ab")
     monkeypatch.setattr(ab.shutil, "which", lambda name: None)
     assert ab.counter_events() == "perf is not installed (Debian: apt-get install linux-perf)"
-
-
-def _cputree():
-    spec = importlib.util.spec_from_file_location("bench_cputree", REPO / "benchmarks" / "cputree.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module   # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_cputree_reads_perf_script_output():
     """`perf script --show-task-events -F comm,pid,tid,time,period,event` lines as perf 6 writes them, literal: a
     thread's samples count for its process, an exec names the process, childless small children fold."""
-    ct = _cputree()
+    ct = _bench("cputree")
     text = """\
        perf-exec     0/0         0.000000: PERF_RECORD_COMM: perf-exec:100/100
           python   100/100   10.000000: PERF_RECORD_COMM exec: python:100/100

@@ -185,29 +185,19 @@ class JudgeProcess:
         return True
 
     def stop(self) -> None:
-        if self.owner == os.getpid():
-            if self.pid:
-                _kill_judge(self.pid, self.pidfd)
-            for fd in (self.job_w, self.out_r, self.pidfd):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            self.job_w = self.out_r = self.pidfd = -1
-        self.pid = 0
-
-    def _adopt(self) -> None:
-        """In a process that inherited this handle through a fork: the judge it names is the parent's. Close this
-        process's copies of its pipes and pidfd (the parent's judge would otherwise never read the end of its job
-        pipe while a child lives) and start afresh, never killing the parent's judge."""
+        """Kill the judge and close its pipes. In a process that inherited this handle through a fork, the judge
+        is the parent's: it is never killed, but this process's copies of its pipes and pidfd are closed (the
+        parent's judge would otherwise not see its job pipe end while this process lives)."""
+        if self.pid and self.owner == os.getpid():
+            _kill_judge(self.pid, self.pidfd)
         for fd in (self.job_w, self.out_r, self.pidfd):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self.pid, self.pidfd, self.job_w, self.out_r, self.owner = 0, -1, -1, -1, os.getpid()
-        self.buf, self.scanned = bytearray(), 0
+        self.job_w = self.out_r = self.pidfd = -1
+        self.pid = 0
 
     def _send_job(self, job: bytes) -> bool:
         try:
@@ -233,8 +223,9 @@ class JudgeProcess:
 
     def grade(self, job: tuple, *, timeout: float) -> dict:
         """The judge's JSON-able result for `job`, or {"__error__": status, "message"}."""
-        if self.owner != os.getpid():
-            self._adopt()
+        if self.owner != os.getpid():   # inherited through a fork: let go of the parent's judge, start our own
+            self.stop()
+            self.owner = os.getpid()
         data = pickle.dumps(job)
         if not (self.pid and self._send_job(data)):
             started = self._start()
