@@ -270,3 +270,29 @@ def test_a_restarted_template_never_grades_with_changed_checks(tmp_path):
     assert second.status == "internal_error" and second.score == 0, (second.status, second.message)
     assert "checks or references changed" in second.message, second.message
     grader.zygote.close()
+
+
+SEED_PROBE = r'''
+import json, linecache, sys
+import torch, torch._dynamo
+from autograder.warm import warm_seed_sources
+if sys.argv[1] == "warm":
+    warm_seed_sources()
+read, real = [], linecache.updatecache
+linecache.updatecache = lambda filename, module_globals=None: (read.append(filename), real(filename, module_globals))[1]
+torch.manual_seed(0)
+print(json.dumps(sorted({f for f in read if "/torch/" in f})))
+'''
+
+
+def test_the_zygote_has_read_the_sources_that_torch_manual_seed_formats():
+    """torch.manual_seed formats a stack per accelerator backend it cannot seed yet; after the zygote's
+    warm_seed_sources, none of torch's files is read again for it (each jail would otherwise read them)."""
+    import json
+    import subprocess
+    import sys
+    seen = {how: json.loads(subprocess.run([sys.executable, "-c", SEED_PROBE, how], capture_output=True, text=True,
+                                           timeout=120, cwd=REPO, check=True).stdout)
+            for how in ("cold", "warm")}
+    assert any(f.endswith("/torch/random.py") for f in seen["cold"]), seen   # it formats stacks: the test measures
+    assert seen["warm"] == [], seen
