@@ -77,6 +77,7 @@ def test_right_entries_agree_with_the_references(entry):
 
 
 @pytest.mark.parametrize("entry", catalogue.WRONG, ids=lambda e: f"{e.exercise}-{e.id}")
+@pytest.mark.filterwarnings("ignore:Using a target size:UserWarning")   # what the broadcasting mistakes do
 def test_wrong_entries_are_caught_by_a_probe_or_a_rule(entry):
     assert _all_problems(entry), f"nothing distinguishes '{entry.diagnosis}' from the references"
 
